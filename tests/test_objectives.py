@@ -1,0 +1,200 @@
+"""Every objective against an independent scalar computation written from METHOD's formulas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from inspo_plugin.objectives import (
+    LOSS_FUNCTIONS,
+    ObjectiveConfig,
+    PolicyLogps,
+    ReferenceLogps,
+    inspo_loss,
+)
+
+
+def _log_sigmoid(z: float) -> float:
+    return -math.log1p(math.exp(-z)) if z >= 0 else z - math.log1p(math.exp(z))
+
+
+def _naive(
+    loss_type: str,
+    c: ObjectiveConfig,
+    pw: float,
+    pl: float,
+    rw: float,
+    rl: float,
+    lw: int,
+    ll: int,
+    pw_u: float,
+) -> float:
+    """One pair, plain Python. pw/pl: policy log-probs of the scored pair; rw/rl: reference; pw_u: log π(y_w|x)."""
+    d_w, d_l = pw - rw, pl - rl
+    m = d_w - d_l
+    b = c.beta
+    if loss_type == "sigmoid":
+        return -_log_sigmoid(b * m)
+    if loss_type == "one_sided":
+        return -_log_sigmoid(-b * d_l)
+    if loss_type == "ipo":
+        return (m - 1 / (2 * c.ipo_tau)) ** 2
+    if loss_type == "hinge":
+        return max(0.0, 1 - b * m)
+    if loss_type == "robust":
+        e = c.label_smoothing
+        return -(1 - e) * _log_sigmoid(b * m) - e * _log_sigmoid(-b * m)
+    if loss_type == "rdpo":
+        return -_log_sigmoid(b * m + c.rdpo_alpha * (lw - ll))
+    if loss_type == "simpo":
+        return -_log_sigmoid(b / lw * pw - b / ll * pl - c.simpo_gamma)
+    if loss_type == "orpo":
+
+        def logodds(a: float) -> float:
+            return a - math.log(1 - math.exp(a))
+
+        return -c.orpo_lambda * _log_sigmoid(logodds(pw / lw) - logodds(pl / ll))
+    raise AssertionError(loss_type)
+
+
+def _random_batch(n: int = 6, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    lens_w = torch.randint(3, 40, (n,), generator=g)
+    lens_l = torch.randint(3, 40, (n,), generator=g)
+
+    # Log-probs of plausible size: about -0.5 … -3 nats per token.
+    def lp(lens: torch.Tensor) -> torch.Tensor:
+        return -(0.5 + 2.5 * torch.rand(n, generator=g, dtype=torch.float64)) * lens
+
+    policy = PolicyLogps(
+        chosen=lp(lens_w), rejected=lp(lens_l), chosen_cond=lp(lens_w), rejected_cond=lp(lens_l)
+    )
+    reference = ReferenceLogps(
+        chosen=lp(lens_w), rejected=lp(lens_l), chosen_cond=lp(lens_w), rejected_cond=lp(lens_l)
+    )
+    return policy, reference, lens_w, lens_l
+
+
+CONFIG = dict(beta=0.3, label_smoothing=0.2, ipo_tau=0.25, rdpo_alpha=0.05, simpo_gamma=0.4, orpo_lambda=0.7)
+
+
+def test_loss_names_are_exactly_the_documented_ones():
+    assert list(LOSS_FUNCTIONS) == ["sigmoid", "one_sided", "ipo", "hinge", "robust", "rdpo", "simpo", "orpo"]
+
+
+# Reference-free objectives (SimPO, ORPO) have no conditional-reference variant.
+COMBINATIONS = [(t, "unconditional") for t in LOSS_FUNCTIONS] + [
+    (t, "conditional") for t in LOSS_FUNCTIONS if t not in {"simpo", "orpo"}
+]
+
+
+@pytest.mark.parametrize("loss_type, reference_mode", COMBINATIONS)
+def test_each_loss_matches_scalar_formula(loss_type, reference_mode):
+    c = ObjectiveConfig(loss_type=loss_type, reference=reference_mode, **CONFIG)
+    policy, reference, lw, ll = _random_batch()
+    out = inspo_loss(policy, reference, lw, ll, c)
+    for i in range(len(lw)):
+        rw = (reference.chosen_cond if reference_mode == "conditional" else reference.chosen)[i].item()
+        rl = (reference.rejected_cond if reference_mode == "conditional" else reference.rejected)[i].item()
+        expected = _naive(
+            loss_type,
+            c,
+            policy.chosen_cond[i].item(),
+            policy.rejected_cond[i].item(),
+            rw,
+            rl,
+            int(lw[i]),
+            int(ll[i]),
+            policy.chosen[i].item(),
+        )
+        if loss_type == "orpo":
+            expected += -policy.chosen[i].item() / int(lw[i])  # ORPO's NLL on the deployed policy
+        assert out.losses[i].item() == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("loss_type", list(LOSS_FUNCTIONS))
+def test_uncond_and_sft_terms(loss_type):
+    c = ObjectiveConfig(loss_type=loss_type, uncond_weight=0.5, sft_weight=0.25, **CONFIG)
+    policy, reference, lw, ll = _random_batch(seed=1)
+    out = inspo_loss(policy, reference, lw, ll, c)
+    for i in range(len(lw)):
+        args_u = (
+            policy.chosen[i].item(),
+            policy.rejected[i].item(),
+            reference.chosen[i].item(),
+            reference.rejected[i].item(),
+            int(lw[i]),
+            int(ll[i]),
+            policy.chosen[i].item(),
+        )
+        args_c = (
+            policy.chosen_cond[i].item(),
+            policy.rejected_cond[i].item(),
+            reference.chosen[i].item(),
+            reference.rejected[i].item(),
+            int(lw[i]),
+            int(ll[i]),
+            policy.chosen[i].item(),
+        )
+        nll = -policy.chosen[i].item() / int(lw[i])
+        expected = _naive(loss_type, c, *args_c) + 0.5 * _naive(loss_type, c, *args_u) + 0.25 * nll
+        if loss_type == "orpo":
+            expected += nll
+        assert out.losses[i].item() == pytest.approx(expected, rel=1e-9)
+    assert set(out.parts) >= {"cond", "uncond", "sft"}
+
+
+def test_metrics_are_the_documented_quantities():
+    c = ObjectiveConfig(**CONFIG)
+    policy, reference, lw, ll = _random_batch(seed=2)
+    m = inspo_loss(policy, reference, lw, ll, c).metrics
+    cond = (policy.chosen_cond - reference.chosen) - (policy.rejected_cond - reference.rejected)
+    uncond = (policy.chosen - reference.chosen) - (policy.rejected - reference.rejected)
+    assert torch.allclose(m["inspo/margin_cond"], cond)
+    assert torch.allclose(m["inspo/margin_uncond"], uncond)
+    assert torch.equal(m["inspo/acc_cond"], (cond > 0).float())
+    assert torch.equal(m["inspo/acc_uncond"], (uncond > 0).float())
+    assert torch.allclose(m["inspo/context_chosen"], policy.chosen_cond - policy.chosen)
+    assert torch.allclose(m["inspo/context_rejected"], policy.rejected_cond - policy.rejected)
+
+
+def test_robust_with_zero_smoothing_equals_sigmoid():
+    policy, reference, lw, ll = _random_batch(seed=3)
+    a = inspo_loss(policy, reference, lw, ll, ObjectiveConfig(loss_type="robust", label_smoothing=0.0)).losses
+    b = inspo_loss(policy, reference, lw, ll, ObjectiveConfig(loss_type="sigmoid")).losses
+    assert torch.allclose(a, b)
+
+
+def test_orpo_log_odds_stays_finite_at_probability_one():
+    n = 2
+    zeros = torch.zeros(n, dtype=torch.float64)
+    policy = PolicyLogps(zeros, zeros - 1, zeros, zeros - 1)
+    out = inspo_loss(policy, None, torch.ones(n), torch.ones(n), ObjectiveConfig(loss_type="orpo"))
+    assert torch.isfinite(out.losses).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(loss_type="dpo"), "unknown loss_type 'dpo'"),
+        (dict(reference="both"), "unknown reference"),
+        (dict(beta=0.0), "beta must be > 0"),
+        (dict(label_smoothing=0.5), "label_smoothing"),
+        (dict(ipo_tau=0.0), "ipo_tau"),
+        (dict(uncond_weight=-1.0), "uncond_weight"),
+    ],
+)
+def test_bad_options_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ObjectiveConfig(**kwargs)
+
+
+def test_reference_based_loss_without_reference_is_an_error():
+    policy, _, lw, ll = _random_batch()
+    with pytest.raises(ValueError, match="needs reference"):
+        inspo_loss(policy, None, lw, ll, ObjectiveConfig(loss_type="sigmoid"))
+    with pytest.raises(ValueError, match="conditional reference"):
+        ref = ReferenceLogps(policy.chosen, policy.rejected)
+        inspo_loss(policy, ref, lw, ll, ObjectiveConfig(reference="conditional"))

@@ -1,0 +1,201 @@
+"""The Axolotl plugin: config rewrite, strict ``inspo:`` block, inertness, dataset strategy."""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib.metadata import entry_points
+
+import pytest
+from pydantic import ValidationError
+
+from inspo_plugin.collator import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN, SOURCE_COLUMN
+from inspo_plugin.plugin import TRAINER_CLS, InSPOBlock, register_inspo
+from inspo_plugin.strategy import load_reflective
+
+BASE = {"base_model": "m", "rl": "inspo", "inspo": {"template": "revise"}, "datasets": [{"path": "d.jsonl"}]}
+
+
+def test_register_rewrites_rl_inspo_onto_the_dpo_path():
+    cfg = copy.deepcopy(BASE)
+    register_inspo(cfg)
+    assert cfg["rl"] == "dpo" and cfg["inspo_enabled"] is True
+    assert cfg["trainer_cls"] == TRAINER_CLS
+    assert cfg["excess_length_strategy"] == "truncate"
+    assert cfg["dataset_prepared_path"].startswith("last_run_prepared/inspo-")
+    again = copy.deepcopy(cfg)
+    register_inspo(again)  # each accelerate worker re-runs registration
+    assert again == cfg
+
+
+def test_user_choices_are_kept():
+    cfg = {
+        **copy.deepcopy(BASE),
+        "trainer_cls": "my.Trainer",
+        "excess_length_strategy": "drop",
+        "dataset_prepared_path": "prep/",
+    }
+    register_inspo(cfg)
+    assert cfg["trainer_cls"] == "my.Trainer" and cfg["excess_length_strategy"] == "drop"
+    assert cfg["dataset_prepared_path"].startswith("prep/inspo-")
+
+
+def test_changing_an_inspo_option_changes_the_prepared_dataset_path():
+    paths = set()
+    for block in (
+        {"template": "revise"},
+        {"template": "concat"},
+        {"template": "revise", "field_prompt": "q"},
+    ):
+        cfg = {**copy.deepcopy(BASE), "inspo": block}
+        register_inspo(cfg)
+        paths.add(cfg["dataset_prepared_path"])
+    assert len(paths) == 3
+
+
+def test_plugin_is_inert_for_other_runs(caplog):
+    cfg = {"base_model": "m", "rl": "dpo", "datasets": []}
+    before = copy.deepcopy(cfg)
+    register_inspo(cfg)
+    assert cfg == before
+    with_block = {**before, "inspo": {"loss_type": "ipo"}}
+    register_inspo(with_block)
+    assert with_block["rl"] == "dpo" and "trainer_cls" not in with_block
+    assert "ignored" in caplog.text
+
+
+def test_entry_point_is_registered_for_axolotl():
+    values = [ep.value for ep in entry_points(group="axolotl.plugins")]
+    assert "inspo_plugin:InSPOPlugin" in values
+
+
+def test_typo_in_the_block_names_the_key_and_the_valid_ones():
+    with pytest.raises(ValidationError) as err:
+        InSPOBlock.model_validate({"los_type": "ipo"})
+    text = str(err.value)
+    assert (
+        "unknown key(s) in the inspo: block: los_type" in text and "loss_type" in text and "template" in text
+    )
+    with pytest.raises(ValueError, match="los_type"):
+        register_inspo({**copy.deepcopy(BASE), "inspo": {"los_type": "ipo"}})
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        ({"loss_type": "kto"}, "loss_type"),
+        ({"template": "custom"}, "needs inspo.reflection_prompt"),
+        ({"reflection_prompt": "x"}, "only used with inspo.template: custom"),
+        ({"label_smoothing": 0.7}, "label_smoothing"),
+        ({"on_invalid_row": "ignore"}, "on_invalid_row"),
+    ],
+)
+def test_bad_values_are_rejected(block, message):
+    with pytest.raises(ValidationError, match=message):
+        InSPOBlock.model_validate(block)
+
+
+def test_full_axolotl_validation_accepts_the_block_and_rejects_a_typo(tiny_checkpoint):
+    from collections import OrderedDict
+
+    from axolotl.integrations.base import PluginManager
+    from axolotl.utils.config import prepare_plugins, validate_config
+    from axolotl.utils.dict import DictDefault
+
+    def validate(block):
+        PluginManager.get_instance().plugins = OrderedDict()
+        cfg = DictDefault(
+            base_model=str(tiny_checkpoint),
+            plugins=["inspo_plugin.InSPOPlugin"],
+            rl="inspo",
+            inspo=block,
+            datasets=[{"path": "tests/data/prefs_small.jsonl", "type": "inspo_plugin.reflective"}],
+            micro_batch_size=1,
+            gradient_accumulation_steps=1,
+            learning_rate=1e-5,
+            sequence_len=256,
+            output_dir="out",
+        )
+        prepare_plugins(cfg)
+        return validate_config(cfg)
+
+    try:
+        cfg = validate({"loss_type": "ipo", "template": "concat"})
+        assert cfg.rl == "dpo" and cfg.inspo_enabled
+        assert cfg.inspo["loss_type"] == "ipo" and cfg.inspo["template"] == "concat"
+        with pytest.raises(ValueError, match="unknown key"):
+            validate({"temlate": "concat"})
+    finally:
+        PluginManager.get_instance().plugins = OrderedDict()
+
+
+# --- dataset strategy ----------------------------------------------------------------------------
+
+CFG = {"inspo": {}, "datasets": [{"path": "data/prefs.jsonl"}], "sequence_len": 512}
+
+
+def _transform(cfg=None):
+    fn, kwargs = load_reflective(cfg or CFG, dataset_idx=0)
+    assert kwargs == {"with_indices": True}
+    return fn
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        {"prompt": "What is 2+2?", "chosen": "4", "rejected": "5"},
+        {
+            "chosen": [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4"}],
+            "rejected": [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "5"}],
+        },
+        {"question": "What is 2+2?", "chosen": "4", "rejected": "5", "system": ""},
+    ],
+)
+def test_strategy_accepts_the_common_shapes(chatml_tokenizer, sample):
+    out = _transform()(sample, 4, tokenizer=chatml_tokenizer)
+    assert (
+        out[DROP_COLUMN] == "" and out[ROW_COLUMN] == 4 and out[SOURCE_COLUMN].startswith("data/prefs.jsonl")
+    )
+    row = json.loads(out[MESSAGES_COLUMN])
+    assert row == {
+        "prompt": [{"role": "user", "content": "What is 2+2?"}],
+        "chosen": [{"role": "assistant", "content": "4"}],
+        "rejected": [{"role": "assistant", "content": "5"}],
+    }
+    assert out["prompt"] == "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
+    assert out["chosen"] == "4<|im_end|>\n"
+
+
+def test_strategy_field_names_come_from_the_block(chatml_tokenizer):
+    cfg = {**CFG, "inspo": {"field_prompt": "instruction", "field_chosen": "good", "field_rejected": "bad"}}
+    out = _transform(cfg)(
+        {"instruction": "Hi", "good": "Hello!", "bad": "Go away."}, 0, tokenizer=chatml_tokenizer
+    )
+    assert json.loads(out[MESSAGES_COLUMN])["chosen"][0]["content"] == "Hello!"
+
+
+def test_strategy_error_names_file_row_and_field(chatml_tokenizer):
+    with pytest.raises(
+        ValueError, match=r"data/prefs.jsonl \(datasets\[0\]\): row 9, field 'rejected': missing"
+    ):
+        _transform()({"prompt": "p", "chosen": "a"}, 9, tokenizer=chatml_tokenizer)
+
+
+def test_strategy_skip_mode_flags_rows_for_the_trainers_report(chatml_tokenizer):
+    cfg = {**CFG, "inspo": {"on_invalid_row": "skip"}, "sequence_len": 16}
+    fn = _transform(cfg)
+    bad = fn({"prompt": "p", "chosen": "same", "rejected": "same"}, 2, tokenizer=chatml_tokenizer)
+    assert bad[DROP_COLUMN].startswith("invalid: data/prefs.jsonl") and "row 2" in bad[DROP_COLUMN]
+    assert bad["prompt"] and bad["chosen"] and bad["rejected"]  # non-empty, so Axolotl keeps the row
+    long = fn(
+        {"prompt": "a long question " * 20, "chosen": "x", "rejected": "y"}, 3, tokenizer=chatml_tokenizer
+    )
+    assert long[DROP_COLUMN].startswith("too long: prompt (")
+
+
+def test_strategy_is_reachable_as_axolotl_resolves_it():
+    """Axolotl resolves `type: inspo_plugin.reflective` as attribute `reflective` of the package."""
+    from axolotl.prompt_strategies.dpo import load
+
+    result = load("inspo_plugin.reflective", CFG, dataset_idx=0)
+    assert isinstance(result, tuple) and callable(result[0])
