@@ -11,24 +11,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inspo_plugin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from inspo_plugin import cli_preview
+    from inspo_plugin import cli_demo, cli_eval, cli_preview
 
     cli_preview.add_parser(sub)
+    cli_eval.add_parser(sub)
+    cli_demo.add_parser(sub)
 
     tiny = sub.add_parser("tiny-model", help="build a tiny random chat model for smoke tests (no download)")
     tiny.add_argument("--output", required=True, help="directory to write the checkpoint to")
     tiny.add_argument("--family", default="chatml", help="chatml (default), llama3, mistral or gemma2")
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_tiny_model)
-
-    for name in ("eval", "demo"):
-        try:
-            module = __import__(f"inspo_plugin.cli_{name}", fromlist=["add_parser"])
-        except ModuleNotFoundError as err:
-            if err.name != f"inspo_plugin.cli_{name}":
-                raise
-            continue
-        module.add_parser(sub)
 
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

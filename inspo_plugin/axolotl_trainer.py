@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 from axolotl.core.trainers.dpo.trainer import AxolotlDPOTrainer
 from axolotl.integrations.base import PluginManager
 
-from inspo_plugin.objectives import ObjectiveConfig
 from inspo_plugin.trainer import InSPOSettings, InSPOTrainerMixin
 
 
@@ -21,23 +20,7 @@ def settings_from_block(block: Any, beta: float) -> InSPOSettings:
     from inspo_plugin.plugin import InSPOBlock
 
     b = block if isinstance(block, InSPOBlock) else InSPOBlock.model_validate(dict(block or {}))
-    return InSPOSettings(
-        objective=ObjectiveConfig(
-            loss_type=b.loss_type,
-            beta=beta,
-            label_smoothing=b.label_smoothing,
-            ipo_tau=b.ipo_tau,
-            rdpo_alpha=b.rdpo_alpha,
-            simpo_gamma=b.simpo_gamma,
-            orpo_lambda=b.orpo_lambda,
-            uncond_weight=b.uncond_weight,
-            sft_weight=b.sft_weight,
-            reference=b.reference,
-        ),
-        template=b.template,
-        reflection_prompt=b.reflection_prompt,
-        on_invalid_row=b.on_invalid_row,
-    )
+    return InSPOSettings.from_options(b.model_dump(), beta=beta)
 
 
 class AxolotlInSPOTrainer(InSPOTrainerMixin, AxolotlDPOTrainer):  # type: ignore[misc]

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ class DataCollatorForReflectivePreference:
     pad_token_id: int
     pad_to_multiple_of: int | None = None
 
-    def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         plain_ids, plain_completion = [], []
         for half in ("chosen_ids", "rejected_ids"):
             for ex in examples:

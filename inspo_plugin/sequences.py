@@ -118,7 +118,7 @@ def make_reflection_format(
         rendered = _render(tokenizer, [user, answer], False, chat_template)
         message = None
     else:
-        message = DEFAULT_REFLECTION_PROMPT if template == "revise" else reflection_prompt
+        message = DEFAULT_REFLECTION_PROMPT if template == "revise" else str(reflection_prompt)
         reflect = {"role": "user", "content": message}
         rendered = _render(tokenizer, [user, answer, reflect], True, chat_template)
     if rendered.count(_SENTINEL_ANSWER) != 1:

@@ -76,9 +76,16 @@ def _placeholders() -> dict[str, str]:
 def _render(tokenizer: Any, row: dict[str, Any]) -> dict[str, str]:
     prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
     out = {"prompt": prompt}
+    eos = tokenizer.eos_token or ""
     for key in ("chosen", "rejected"):
         full = tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=False)
-        out[key] = full[len(prompt) :] if full.startswith(prompt) else row[key][0]["content"]
+        completion = full[len(prompt) :] if full.startswith(prompt) else row[key][0]["content"]
+        # End at the EOS when the turn end starts with it ("answer<|im_end|>\n" → "answer<|im_end|>"):
+        # TRL appends an EOS to string completions that do not end with one, which would double it
+        # for trainers that read these strings (rl: dpo, simpo). The InSPO trainer reads the messages.
+        if eos and completion.rstrip().endswith(eos):
+            completion = completion.rstrip()
+        out[key] = completion
     return out
 
 

@@ -138,7 +138,7 @@ def build_tiny_tokenizer(family: str = "chatml") -> Any:
     )
     tokenizer.chat_template = spec.chat_template
     # The template writes the BOS itself; the tokenizer must not add another one.
-    tokenizer.add_bos_token = False
+    tokenizer.add_bos_token = False  # type: ignore[misc]  # settable on the fast tokenizer
     return tokenizer
 
 

@@ -16,8 +16,8 @@ import contextlib
 import copy
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,19 @@ class InSPOSettings:
     template: str = "revise"
     reflection_prompt: str | None = None
     on_invalid_row: str = "error"
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], beta: float) -> InSPOSettings:
+        """From InSPO option names (those of the ``inspo:`` block and of :class:`InSPOConfig`)."""
+        objective_fields = {f.name for f in fields(ObjectiveConfig)} - {"beta"}
+        return cls(
+            objective=ObjectiveConfig(
+                beta=beta, **{k: v for k, v in options.items() if k in objective_fields}
+            ),
+            template=options.get("template", "revise"),
+            reflection_prompt=options.get("reflection_prompt"),
+            on_invalid_row=options.get("on_invalid_row", "error"),
+        )
 
     def __post_init__(self) -> None:
         if self.template not in TEMPLATES:
@@ -110,23 +123,14 @@ class InSPOConfig(DPOConfig):
 
     def inspo_settings(self) -> InSPOSettings:
         loss = self.loss_type[0] if isinstance(self.loss_type, list) else self.loss_type
-        return InSPOSettings(
-            objective=ObjectiveConfig(
-                loss_type=loss,
-                beta=self.beta,
-                label_smoothing=self.label_smoothing,
-                ipo_tau=self.ipo_tau,
-                rdpo_alpha=self.rdpo_alpha,
-                simpo_gamma=self.simpo_gamma,
-                orpo_lambda=self.orpo_lambda,
-                uncond_weight=self.uncond_weight,
-                sft_weight=self.sft_weight,
-                reference=self.reference,  # type: ignore[arg-type]
-            ),
+        options = {f.name: getattr(self, f.name) for f in fields(ObjectiveConfig) if hasattr(self, f.name)}
+        options.update(
+            loss_type=loss,
             template=self.template,
             reflection_prompt=self.reflection_prompt,
             on_invalid_row=self.on_invalid_row,
         )
+        return InSPOSettings.from_options(options, beta=self.beta)
 
 
 class InSPOTrainerMixin:
@@ -135,6 +139,7 @@ class InSPOTrainerMixin:
     _inspo: InSPOSettings | None = None
     _inspo_format: ReflectionFormat | None = None
     drop_reports: dict[str, DropReport]
+    _signature_columns: Any  # set by transformers.Trainer
 
     # -- settings -----------------------------------------------------------------------------
 
@@ -171,14 +176,14 @@ class InSPOTrainerMixin:
         self._inspo_format = make_reflection_format(tokenizer, settings.template, settings.reflection_prompt)
         self.drop_reports = {}
         super().__init__(*args, **kwargs)
-        if getattr(self.args, "use_liger_kernel", False):
+        if getattr(self.args, "use_liger_kernel", False):  # type: ignore[attr-defined]
             raise ValueError("InSPOTrainer does not support use_liger_kernel (the chunked DPO path)")
 
     # -- data ---------------------------------------------------------------------------------
 
     def _set_signature_columns_if_needed(self) -> None:
         super()._set_signature_columns_if_needed()  # type: ignore[misc]
-        cols = list(self._signature_columns or [])  # type: ignore[attr-defined]
+        cols = list(self._signature_columns or [])
         self._signature_columns = cols + [c for c in (BRIDGE_A_COLUMN, BRIDGE_B_COLUMN) if c not in cols]
 
     def _prepare_dataset(

@@ -183,7 +183,9 @@ def test_builtin_axolotl_dpo_type_trains_with_rl_inspo(tiny_checkpoint, tmp_path
 @pytest.mark.e2e
 def test_axolotl_preprocess_with_rl_inspo(tiny_checkpoint, tmp_path):
     cfg = base_config(tiny_checkpoint, tmp_path)
-    proc, seconds = run_axolotl("preprocess", write_config(cfg, tmp_path / "cfg.yml"), tmp_path, launcher=None)
+    proc, seconds = run_axolotl(
+        "preprocess", write_config(cfg, tmp_path / "cfg.yml"), tmp_path, launcher=None
+    )
     assert proc.returncode == 0, f"axolotl preprocess failed after {seconds:.0f}s:\n{output_of(proc)}"
     prepared = list((tmp_path / "prepared").glob("inspo-*/*"))
     assert prepared, f"nothing prepared under {tmp_path / 'prepared'}"

@@ -163,7 +163,7 @@ def test_strategy_accepts_the_common_shapes(chatml_tokenizer, sample):
         "rejected": [{"role": "assistant", "content": "5"}],
     }
     assert out["prompt"] == "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"
-    assert out["chosen"] == "4<|im_end|>\n"
+    assert out["chosen"] == "4<|im_end|>"  # ends at the EOS, so TRL's string path adds none
 
 
 def test_strategy_field_names_come_from_the_block(chatml_tokenizer):

@@ -375,15 +375,30 @@ def head_to_head(
         raise ValueError("candidate, baseline and constraints must have the same length")
     if groups is not None and len(groups) != len(constraints):
         raise ValueError("groups must have one entry per constraint")
-    opts = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
 
     def summary(idx: list[int]) -> dict[str, Any]:
         cons = [constraints[i] for i in idx]
-        cand = constraint_pass_rate([candidate_responses[i] for i in idx], cons, **opts)
-        base = constraint_pass_rate([baseline_responses[i] for i in idx], cons, **opts)
+        cand = constraint_pass_rate(
+            [candidate_responses[i] for i in idx],
+            cons,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+        )
+        base = constraint_pass_rate(
+            [baseline_responses[i] for i in idx],
+            cons,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+        )
         result = {
-            "win_rate": win_rate(cand["passes"], base["passes"], **opts),
-            "pass_rate_gain": paired_difference(cand["passes"], base["passes"], **opts),
+            "win_rate": win_rate(
+                cand["passes"], base["passes"], n_resamples=n_resamples, seed=seed, confidence=confidence
+            ),
+            "pass_rate_gain": paired_difference(
+                cand["passes"], base["passes"], n_resamples=n_resamples, seed=seed, confidence=confidence
+            ),
         }
         del cand["passes"], base["passes"]
         return {"candidate": cand, "baseline": base, **result}

