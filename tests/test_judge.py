@@ -153,6 +153,7 @@ def test_content_judge_gives_clear_wins_and_losses(stub: Stub) -> None:
     assert result["win_rate"] == pytest.approx(2.5 / 4)
     assert result["position_consistent"] == pytest.approx(0.75)
     assert len(stub.requests) == 4 + 8
+    assert judge.compare_all(["q"], ["GOOD"], ["meh"], n_resamples=50)["win_rate"] == 1.0
 
 
 def test_http_500_is_retried_then_succeeds(stub: Stub) -> None:

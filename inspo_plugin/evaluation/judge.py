@@ -224,6 +224,18 @@ class PairwiseJudge:
             swapped_order=self.choose(instruction, second, first),
         )
 
+    def compare_all(
+        self,
+        instructions: Sequence[str],
+        candidate: Sequence[str],
+        baseline: Sequence[str],
+        *,
+        n_resamples: int = 10_000,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Win rate of ``candidate`` over ``baseline`` on many prompts; see :func:`judge_pairwise`."""
+        return judge_pairwise(self, instructions, candidate, baseline, n_resamples=n_resamples, seed=seed)
+
 
 def judge_pairwise(
     judge: PairwiseJudge,

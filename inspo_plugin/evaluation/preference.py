@@ -88,13 +88,21 @@ def preference_metrics(
     max_length: int | None = None,
     n_resamples: int = 2000,
     seed: int = 0,
+    reference_logps: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy and mean margin, unconditional and conditional, with bootstrap 95% CIs."""
+    """Accuracy and mean margin, unconditional and conditional, with bootstrap 95% CIs.
+
+    The result's ``reference_logps`` can be passed back in to skip the reference forwards when
+    several checkpoints are compared with the same reference on the same rows.
+    """
     examples, skipped = prepare_rows(tokenizer, rows, template, max_length)
     if not examples:
         raise ValueError(f"no usable evaluation rows ({len(skipped)} skipped: {skipped[:3]})")
     pol = pair_logps(model, tokenizer, examples, batch_size)
-    ref = pair_logps(reference, tokenizer, examples, batch_size)
+    if reference_logps is not None and len(reference_logps["chosen"]) == len(examples):
+        ref = {k: torch.tensor(v, dtype=torch.float64) for k, v in reference_logps.items()}
+    else:
+        ref = pair_logps(reference, tokenizer, examples, batch_size)
     margin_uncond = (pol["chosen"] - ref["chosen"]) - (pol["rejected"] - ref["rejected"])
     margin_cond = (pol["chosen_cond"] - ref["chosen"]) - (pol["rejected_cond"] - ref["rejected"])
     out: dict[str, Any] = {"n_pairs": len(examples), "n_skipped": len(skipped)}
@@ -103,6 +111,7 @@ def preference_metrics(
         values = margin.tolist()
         out[f"acc_{name}"] = _summary(acc, n_resamples, seed)
         out[f"margin_{name}"] = _summary(values, n_resamples, seed)
+    out["reference_logps"] = {k: v.tolist() for k, v in ref.items()}
     return out
 
 

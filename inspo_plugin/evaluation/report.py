@@ -40,17 +40,21 @@ def evaluate_checkpoint(
     *,
     template: str = "revise",
     generate: int = 0,
+    max_pairs: int | None = None,
     max_new_tokens: int = 96,
     batch_size: int = 8,
     reference_responses: Sequence[str] | None = None,
+    reference_logps: Mapping[str, Sequence[float]] | None = None,
     judge: Any = None,
     progress: Progress = print,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Everything for one checkpoint. ``generate``: number of held-out prompts to answer (0: none).
+    """Everything for one checkpoint. ``generate``: number of held-out prompts to answer (0: none);
+    ``max_pairs``: score only the first N pairs for the preference metrics (default: all).
 
-    ``reference_responses`` reuses the reference's answers across several checkpoints. The result
-    holds ``responses`` / ``reference_responses`` so the caller can cache them.
+    ``reference_responses`` / ``reference_logps`` reuse the reference's answers and log-probs across
+    several checkpoints; the result holds both (``responses``, ``reference_responses``,
+    ``preference.reference_logps``) so the caller can cache them.
     """
     import torch
 
@@ -63,9 +67,16 @@ def evaluate_checkpoint(
 
     result: dict[str, Any] = {"model": str(model_path), "reference": str(reference_path)}
     if not is_reference:  # against itself every margin is zero by definition
-        progress(f"  preference accuracy on {len(rows)} held-out pairs")
+        pairs = list(rows)[:max_pairs] if max_pairs else list(rows)
+        progress(f"  preference accuracy on {len(pairs)} held-out pairs")
         result["preference"] = preference_metrics(
-            model, reference, tokenizer, rows, template=template, batch_size=batch_size
+            model,
+            reference,
+            tokenizer,
+            pairs,
+            template=template,
+            batch_size=batch_size,
+            reference_logps=reference_logps,
         )
     if generate:
         from inspo_plugin.evaluation.generation import constraint_pass_rate, generate_responses, head_to_head
