@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ def run_config(name: str, steps: int, out_root: Path) -> Path:
     )
     cfg.pop("eval_strategy", None)
     cfg.pop("eval_steps", None)
+    # Axolotl's SimPO path rejects warmup_ratio; the same schedule as whole steps, for every run.
+    if "warmup_ratio" in cfg:
+        cfg["warmup_steps"] = math.ceil(cfg.pop("warmup_ratio") * steps)
     path = out_root / f"{name}.yml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -111,6 +115,12 @@ def main() -> None:
         results["base"] = evaluate_checkpoint(MODEL_DIR, MODEL_DIR, rows, generate=generate)
         report_dir.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(results["base"]))
+    # Runs finished by earlier invocations (same steps) stay in the table.
+    for name in RUNS:
+        saved = report_dir / f"{name}.json"
+        if name not in args.runs and saved.is_file():
+            results[name] = json.loads(saved.read_text())
+            reference_logps = reference_logps or results[name].get("preference", {}).get("reference_logps")
     for name in args.runs:
         print(f"\n[bench] {name}: training {steps} steps")
         config = run_config(name, steps, out_root)
