@@ -10,7 +10,9 @@ which :func:`split_policy_logps` turns into the four numbers the objectives take
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -64,6 +66,13 @@ def segment_logps(per_token_logps: Tensor, segment_ids: Tensor) -> SegmentLogps:
         first_len=first.sum(-1),
         second_len=second.sum(-1),
     )
+
+
+def reflective_forward(model: Any, batch: Mapping[str, Tensor]) -> tuple[SegmentLogps, Any]:
+    """One forward over the collated ``[A; B]`` batch; returns the per-segment sums and the outputs."""
+    ids = batch["inspo_input_ids"]
+    outputs = model(input_ids=ids, attention_mask=batch["inspo_attention_mask"], use_cache=False)
+    return segment_logps(token_logps(outputs.logits, ids), batch["inspo_segment_ids"]), outputs
 
 
 def split_policy_logps(seg: SegmentLogps) -> tuple[PolicyLogps, Tensor, Tensor]:

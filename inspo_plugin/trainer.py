@@ -35,7 +35,7 @@ from inspo_plugin.collator import (
     DataCollatorForReflectivePreference,
     prepare_example,
 )
-from inspo_plugin.logprobs import SegmentLogps, segment_logps, split_policy_logps, token_logps
+from inspo_plugin.logprobs import reflective_forward, split_policy_logps
 from inspo_plugin.objectives import LOSS_FUNCTIONS, ObjectiveConfig, ReferenceLogps, inspo_loss
 from inspo_plugin.rows import DropReport, InvalidPreferenceRow, validate_trl_row
 from inspo_plugin.sequences import (
@@ -291,7 +291,7 @@ class InSPOTrainerMixin:
             return ReferenceLogps(chosen=chosen, rejected=rejected)
         with torch.no_grad(), self._reference_context():
             ref_model = self.ref_model if self.ref_model is not None else self.model  # type: ignore[attr-defined]
-            seg, _ = self._reflective_forward(ref_model, inputs)
+            seg, _ = reflective_forward(ref_model, inputs)
             ref_cond, _, _ = split_policy_logps(seg)
         return ReferenceLogps(chosen, rejected, ref_cond.chosen_cond, ref_cond.rejected_cond)
 
@@ -313,22 +313,12 @@ class InSPOTrainerMixin:
 
     # -- loss ---------------------------------------------------------------------------------
 
-    def _reflective_forward(self, model: Any, inputs: dict[str, Any]) -> tuple[SegmentLogps, Any]:
-        """One forward over ``[A; B]``; returns the per-segment sums and the model outputs."""
-        outputs = model(
-            input_ids=inputs["inspo_input_ids"],
-            attention_mask=inputs["inspo_attention_mask"],
-            use_cache=False,
-        )
-        per_token = token_logps(outputs.logits, inputs["inspo_input_ids"])
-        return segment_logps(per_token, inputs["inspo_segment_ids"]), outputs
-
     def _compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool) -> Any:
         settings = self._settings(self.args)  # type: ignore[attr-defined]
         mode = "train" if self.model.training else "eval"  # type: ignore[attr-defined]
         reference = self._reference_logps(model, inputs, settings)
 
-        seg, outputs = self._reflective_forward(model, inputs)
+        seg, outputs = reflective_forward(model, inputs)
         policy, chosen_len, rejected_len = split_policy_logps(seg)
         result = inspo_loss(policy, reference, chosen_len, rejected_len, settings.objective)
         loss = result.losses.mean()

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from inspo_plugin.collator import DataCollatorForReflectivePreference, prepare_example
-from inspo_plugin.logprobs import segment_logps, split_policy_logps, token_logps
+from inspo_plugin.logprobs import reflective_forward, split_policy_logps
 from inspo_plugin.rows import InvalidPreferenceRow, normalize_row
 from inspo_plugin.sequences import RowTooLong, make_reflection_format, tokenize_preference_row
 
@@ -28,9 +28,8 @@ def pair_logps(
     model: Any, tokenizer: Any, examples: Sequence[Mapping[str, Any]], batch_size: int = 8
 ) -> dict[str, torch.Tensor]:
     """The four log-probs of every prepared example (see :func:`prepare_example`), each ``[N]``."""
-    collate = DataCollatorForReflectivePreference(
-        pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id
-    )
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collate = DataCollatorForReflectivePreference(pad_token_id=pad)
     device = next(model.parameters()).device
     parts: dict[str, list[torch.Tensor]] = {
         "chosen": [],
@@ -39,10 +38,8 @@ def pair_logps(
         "rejected_cond": [],
     }
     for start in range(0, len(examples), batch_size):
-        batch = collate(list(examples[start : start + batch_size]))
-        ids = batch["inspo_input_ids"].to(device)
-        logits = model(input_ids=ids, attention_mask=batch["inspo_attention_mask"].to(device)).logits
-        seg = segment_logps(token_logps(logits, ids), batch["inspo_segment_ids"].to(device))
+        batch = {k: v.to(device) for k, v in collate(list(examples[start : start + batch_size])).items()}
+        seg, _ = reflective_forward(model, batch)
         policy, _, _ = split_policy_logps(seg)
         for name in parts:
             parts[name].append(getattr(policy, name).double().cpu())
