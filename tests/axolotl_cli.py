@@ -5,44 +5,52 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from inspo_plugin.axolotl.launch import AXOLOTL_BIN, Launcher
+from inspo_plugin.axolotl.launch import run_axolotl as _run_axolotl
+from inspo_plugin.offline import OFFLINE_ENV
+
+__all__ = [
+    "AXOLOTL_BIN",
+    "OFFLINE_ENV",
+    "ROOT",
+    "TIMEOUT_S",
+    "log_history",
+    "logged",
+    "output_of",
+    "run_axolotl",
+    "write_config",
+]
+
 ROOT = Path(__file__).resolve().parents[1]
-AXOLOTL_BIN = Path(sys.executable).parent / "axolotl"
-OFFLINE_ENV = {
-    "AXOLOTL_DO_NOT_TRACK": "1",  # telemetry would keep the process alive without network
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "WANDB_MODE": "disabled",
-    "TOKENIZERS_PARALLELISM": "false",
-}
 TIMEOUT_S = 420
 
 
 def run_axolotl(
-    command: str, config: Path, cwd: Path, launcher: str | None = "python", extra: tuple[str, ...] = ()
+    command: str, config: Path, cwd: Path, launcher: Launcher | None = "python", extra: tuple[str, ...] = ()
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     """``axolotl <command> config`` with the offline environment; returns the process and seconds.
 
     ``launcher``: ``python`` (one process), ``accelerate`` (axolotl's default: it re-executes itself
     under ``accelerate launch``), or ``None`` for commands without the option (``preprocess``).
+    Delegates to :func:`inspo_plugin.axolotl.launch.run_axolotl`, adding a data sets cache under
+    ``cwd``, the repository first on ``PYTHONPATH`` and a timeout of ``TIMEOUT_S``.
     """
-    env = {**os.environ, **OFFLINE_ENV, "HF_DATASETS_CACHE": str(cwd / "hf-datasets")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    # The default launcher re-executes `accelerate launch ...` looked up on PATH: put this
-    # environment's scripts first, as an activated virtual environment would.
-    env["PATH"] = os.pathsep.join(p for p in (str(AXOLOTL_BIN.parent), env.get("PATH")) if p)
-    cmd = [str(AXOLOTL_BIN), command, str(config), *extra]
-    if launcher not in (None, "accelerate"):
-        cmd += ["--launcher", launcher]
-    start = time.monotonic()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    return proc, time.monotonic() - start
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    result = _run_axolotl(
+        command,
+        config,
+        launcher=launcher,
+        extra_args=extra,
+        cwd=cwd,
+        extra_env={"HF_DATASETS_CACHE": str(cwd / "hf-datasets"), "PYTHONPATH": pythonpath},
+        timeout=TIMEOUT_S,
+    )
+    return result.to_completed_process(), result.seconds
 
 
 def output_of(proc: subprocess.CompletedProcess[str]) -> str:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
+from inspo_plugin.offline import apply_offline_defaults
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("AXOLOTL_DO_NOT_TRACK", "1")
-os.environ.setdefault("WANDB_MODE", "disabled")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+apply_offline_defaults()  # before anything imports huggingface_hub, datasets or transformers
 
-import pytest
+import pytest  # noqa: E402
 
-from inspo_plugin.tiny import build_tiny_model, build_tiny_tokenizer
+from inspo_plugin.models.tiny import build_tiny_model, build_tiny_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +31,6 @@ def chatml_model(chatml_tokenizer):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """A saved tiny ChatML checkpoint, shared by the end-to-end tests."""
-    from inspo_plugin.tiny import save_tiny_checkpoint
+    from inspo_plugin.models.tiny import save_tiny_checkpoint
 
     return save_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model", "chatml")

@@ -270,7 +270,7 @@ def test_text_statistics() -> None:
 
 
 def test_shipped_preference_data_verifies() -> None:
-    from inspo_plugin.datasets import builtin_preferences_path, load_builtin_preferences
+    from inspo_plugin.data import builtin_preferences_path, load_builtin_preferences
 
     train, test = load_builtin_preferences("train"), load_builtin_preferences("test")
     assert 400 <= len(train) <= 600
@@ -299,7 +299,7 @@ def test_shipped_preference_data_verifies() -> None:
 
 
 def test_load_builtin_preferences_errors() -> None:
-    from inspo_plugin.datasets import load_builtin_preferences
+    from inspo_plugin.data import load_builtin_preferences
 
     with pytest.raises(ValueError, match="unknown split"):
         load_builtin_preferences("validation")

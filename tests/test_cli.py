@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from inspo_plugin.__main__ import main
-from tests.axolotl_cli import OFFLINE_ENV, ROOT, write_config
+from inspo_plugin.cli import main
+from inspo_plugin.offline import offline_env
+from tests.axolotl_cli import ROOT, write_config
 
 DATA = ROOT / "tests" / "data"
 
@@ -101,7 +101,7 @@ def test_preview_from_an_axolotl_config_renders_what_training_sees(tiny_checkpoi
         text=True,
         timeout=300,
         cwd=tmp_path,
-        env={**os.environ, **OFFLINE_ENV, "HF_DATASETS_CACHE": str(tmp_path / "hf")},
+        env={**offline_env(), "HF_DATASETS_CACHE": str(tmp_path / "hf")},
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "template: concat" in proc.stdout

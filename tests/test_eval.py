@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from inspo_plugin.__main__ import main
+from inspo_plugin.cli import main
 from inspo_plugin.evaluation.preference import pair_logps, preference_metrics, prepare_rows
 from inspo_plugin.evaluation.report import evaluate_checkpoint, markdown_table, write_report
-from inspo_plugin.tiny import build_tiny_model
+from inspo_plugin.models.tiny import build_tiny_model
 
 ROWS = [
     {

@@ -7,13 +7,8 @@ import math
 import pytest
 import torch
 
-from inspo_plugin.objectives import (
-    LOSS_FUNCTIONS,
-    ObjectiveConfig,
-    PolicyLogps,
-    ReferenceLogps,
-    inspo_loss,
-)
+from inspo_plugin.core.objectives import OBJECTIVES, PolicyLogps, ReferenceLogps, inspo_loss
+from inspo_plugin.options import InSPOOptions
 
 
 def _log_sigmoid(z: float) -> float:
@@ -22,7 +17,7 @@ def _log_sigmoid(z: float) -> float:
 
 def _naive(
     loss_type: str,
-    c: ObjectiveConfig,
+    c: InSPOOptions,
     pw: float,
     pl: float,
     rw: float,
@@ -81,18 +76,18 @@ CONFIG = dict(beta=0.3, label_smoothing=0.2, ipo_tau=0.25, rdpo_alpha=0.05, simp
 
 
 def test_loss_names_are_exactly_the_documented_ones():
-    assert list(LOSS_FUNCTIONS) == ["sigmoid", "one_sided", "ipo", "hinge", "robust", "rdpo", "simpo", "orpo"]
+    assert list(OBJECTIVES) == ["sigmoid", "one_sided", "ipo", "hinge", "robust", "rdpo", "simpo", "orpo"]
 
 
 # Reference-free objectives (SimPO, ORPO) have no conditional-reference variant.
-COMBINATIONS = [(t, "unconditional") for t in LOSS_FUNCTIONS] + [
-    (t, "conditional") for t in LOSS_FUNCTIONS if t not in {"simpo", "orpo"}
+COMBINATIONS = [(t, "unconditional") for t in OBJECTIVES] + [
+    (t, "conditional") for t in OBJECTIVES if t not in {"simpo", "orpo"}
 ]
 
 
 @pytest.mark.parametrize("loss_type, reference_mode", COMBINATIONS)
 def test_each_loss_matches_scalar_formula(loss_type, reference_mode):
-    c = ObjectiveConfig(loss_type=loss_type, reference=reference_mode, **CONFIG)
+    c = InSPOOptions(loss_type=loss_type, reference=reference_mode, **CONFIG)
     policy, reference, lw, ll = _random_batch()
     out = inspo_loss(policy, reference, lw, ll, c)
     for i in range(len(lw)):
@@ -114,9 +109,9 @@ def test_each_loss_matches_scalar_formula(loss_type, reference_mode):
         assert out.losses[i].item() == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize("loss_type", list(LOSS_FUNCTIONS))
+@pytest.mark.parametrize("loss_type", list(OBJECTIVES))
 def test_uncond_and_sft_terms(loss_type):
-    c = ObjectiveConfig(loss_type=loss_type, uncond_weight=0.5, sft_weight=0.25, **CONFIG)
+    c = InSPOOptions(loss_type=loss_type, uncond_weight=0.5, sft_weight=0.25, **CONFIG)
     policy, reference, lw, ll = _random_batch(seed=1)
     out = inspo_loss(policy, reference, lw, ll, c)
     for i in range(len(lw)):
@@ -147,7 +142,7 @@ def test_uncond_and_sft_terms(loss_type):
 
 
 def test_metrics_are_the_documented_quantities():
-    c = ObjectiveConfig(**CONFIG)
+    c = InSPOOptions(**CONFIG)
     policy, reference, lw, ll = _random_batch(seed=2)
     m = inspo_loss(policy, reference, lw, ll, c).metrics
     cond = (policy.chosen_cond - reference.chosen) - (policy.rejected_cond - reference.rejected)
@@ -162,8 +157,8 @@ def test_metrics_are_the_documented_quantities():
 
 def test_robust_with_zero_smoothing_equals_sigmoid():
     policy, reference, lw, ll = _random_batch(seed=3)
-    a = inspo_loss(policy, reference, lw, ll, ObjectiveConfig(loss_type="robust", label_smoothing=0.0)).losses
-    b = inspo_loss(policy, reference, lw, ll, ObjectiveConfig(loss_type="sigmoid")).losses
+    a = inspo_loss(policy, reference, lw, ll, InSPOOptions(loss_type="robust", label_smoothing=0.0)).losses
+    b = inspo_loss(policy, reference, lw, ll, InSPOOptions(loss_type="sigmoid")).losses
     assert torch.allclose(a, b)
 
 
@@ -171,16 +166,16 @@ def test_orpo_log_odds_stays_finite_at_probability_one():
     n = 2
     zeros = torch.zeros(n, dtype=torch.float64)
     policy = PolicyLogps(zeros, zeros - 1, zeros, zeros - 1)
-    out = inspo_loss(policy, None, torch.ones(n), torch.ones(n), ObjectiveConfig(loss_type="orpo"))
+    out = inspo_loss(policy, None, torch.ones(n), torch.ones(n), InSPOOptions(loss_type="orpo"))
     assert torch.isfinite(out.losses).all()
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(loss_type="dpo"), "unknown loss_type 'dpo'"),
-        (dict(reference="both"), "unknown reference"),
-        (dict(beta=0.0), "beta must be > 0"),
+        (dict(loss_type="dpo"), "loss_type: 'dpo' is not one of sigmoid, "),
+        (dict(reference="both"), "reference: 'both' is not one of unconditional, conditional"),
+        (dict(beta=0.0), "beta: must be > 0"),
         (dict(label_smoothing=0.5), "label_smoothing"),
         (dict(ipo_tau=0.0), "ipo_tau"),
         (dict(uncond_weight=-1.0), "uncond_weight"),
@@ -188,13 +183,13 @@ def test_orpo_log_odds_stays_finite_at_probability_one():
 )
 def test_bad_options_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        ObjectiveConfig(**kwargs)
+        InSPOOptions(**kwargs)
 
 
 def test_reference_based_loss_without_reference_is_an_error():
     policy, _, lw, ll = _random_batch()
     with pytest.raises(ValueError, match="needs reference"):
-        inspo_loss(policy, None, lw, ll, ObjectiveConfig(loss_type="sigmoid"))
+        inspo_loss(policy, None, lw, ll, InSPOOptions(loss_type="sigmoid"))
     with pytest.raises(ValueError, match="conditional reference"):
         ref = ReferenceLogps(policy.chosen, policy.rejected)
-        inspo_loss(policy, ref, lw, ll, ObjectiveConfig(reference="conditional"))
+        inspo_loss(policy, ref, lw, ll, InSPOOptions(reference="conditional"))

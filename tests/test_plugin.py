@@ -7,11 +7,12 @@ import json
 from importlib.metadata import entry_points
 
 import pytest
-from pydantic import ValidationError
 
-from inspo_plugin.collator import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN, SOURCE_COLUMN
-from inspo_plugin.plugin import TRAINER_CLS, InSPOBlock, register_inspo
-from inspo_plugin.strategy import load_reflective
+from inspo_plugin.axolotl.args import BLOCK_KEYS, read_block
+from inspo_plugin.axolotl.plugin import TRAINER_CLS, register_inspo
+from inspo_plugin.axolotl.strategy import load_reflective
+from inspo_plugin.core.layout import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN, SOURCE_COLUMN
+from inspo_plugin.options import OptionError
 
 BASE = {"base_model": "m", "rl": "inspo", "inspo": {"template": "revise"}, "datasets": [{"path": "d.jsonl"}]}
 
@@ -70,12 +71,11 @@ def test_entry_point_is_registered_for_axolotl():
 
 
 def test_typo_in_the_block_names_the_key_and_the_valid_ones():
-    with pytest.raises(ValidationError) as err:
-        InSPOBlock.model_validate({"los_type": "ipo"})
+    with pytest.raises(OptionError) as err:
+        read_block({"los_type": "ipo"})
     text = str(err.value)
-    assert (
-        "unknown key(s) in the inspo: block: los_type" in text and "loss_type" in text and "template" in text
-    )
+    assert text.startswith("inspo.los_type: unknown option. Valid options: loss_type, template,")
+    assert all(key in text for key in BLOCK_KEYS) and "field_prompt" in text
     with pytest.raises(ValueError, match="los_type"):
         register_inspo({**copy.deepcopy(BASE), "inspo": {"los_type": "ipo"}})
 
@@ -84,15 +84,20 @@ def test_typo_in_the_block_names_the_key_and_the_valid_ones():
     "block, message",
     [
         ({"loss_type": "kto"}, "loss_type"),
-        ({"template": "custom"}, "needs inspo.reflection_prompt"),
-        ({"reflection_prompt": "x"}, "only used with inspo.template: custom"),
-        ({"label_smoothing": 0.7}, "label_smoothing"),
-        ({"on_invalid_row": "ignore"}, "on_invalid_row"),
+        ({"template": "custom"}, "inspo.reflection_prompt: template custom needs"),
+        ({"reflection_prompt": "x"}, "inspo.reflection_prompt: only used by template custom"),
+        ({"label_smoothing": 0.7}, "inspo.label_smoothing: must be >= 0 and < 0.5, got 0.7"),
+        ({"on_invalid_row": "ignore"}, "inspo.on_invalid_row: 'ignore' is not one of error, skip"),
+        ({"uncond_weight": "1"}, "inspo.uncond_weight: expected a number, got str"),
+        ({"field_prompt": ""}, "inspo.field_prompt: expected a column name"),
+        ({"beta": 0.2}, "inspo.beta: set it with rl_beta"),
     ],
 )
 def test_bad_values_are_rejected(block, message):
-    with pytest.raises(ValidationError, match=message):
-        InSPOBlock.model_validate(block)
+    with pytest.raises(OptionError, match=message):
+        read_block(block)
+    with pytest.raises(OptionError, match=message):  # before Axolotl sees the config
+        register_inspo({**copy.deepcopy(BASE), "inspo": block})
 
 
 def test_full_axolotl_validation_accepts_the_block_and_rejects_a_typo(tiny_checkpoint):
@@ -123,7 +128,7 @@ def test_full_axolotl_validation_accepts_the_block_and_rejects_a_typo(tiny_check
         cfg = validate({"loss_type": "ipo", "template": "concat"})
         assert cfg.rl == "dpo" and cfg.inspo_enabled
         assert cfg.inspo["loss_type"] == "ipo" and cfg.inspo["template"] == "concat"
-        with pytest.raises(ValueError, match="unknown key"):
+        with pytest.raises(ValueError, match=r"inspo\.temlate: unknown option"):
             validate({"temlate": "concat"})
     finally:
         PluginManager.get_instance().plugins = OrderedDict()

@@ -17,7 +17,7 @@ Three layers, cheapest first:
    real ``axolotl train`` CLI in a subprocess, using the command-line overrides that turn a GPU recipe
    into a CPU run: ``--attn-implementation sdpa --bf16 false``.
 
-Nothing is downloaded: models are built locally (``inspo_plugin.tiny``) and the Hub is offline.
+Nothing is downloaded: models are built locally (``inspo_plugin.models.tiny``) and the Hub is offline.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def target_capabilities(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny random checkpoint per architecture family, built once per test session."""
-    from inspo_plugin.tiny import save_tiny_checkpoint
+    from inspo_plugin.models.tiny import save_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("tiny-models")
     return {
@@ -439,7 +439,7 @@ def test_smoke_datasets_have_the_documented_shapes() -> None:
 def test_smoke_datasets_are_accepted_preference_rows(file: str, system_turns: int) -> None:
     """Each shape normalises to the same conversational row (a non-empty system prompt becomes a
     system turn; an empty one is dropped)."""
-    from inspo_plugin.rows import normalize_row
+    from inspo_plugin.core.rows import normalize_row
 
     lines = (DATA_DIR / file).read_text().splitlines()
     normalised = [normalize_row(json.loads(line), i, file) for i, line in enumerate(lines)]

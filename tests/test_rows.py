@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from inspo_plugin.rows import DropReport, InvalidPreferenceRow, RowFields, normalize_row, validate_trl_row
+from inspo_plugin.core.rows import (
+    DropReport,
+    InvalidPreferenceRow,
+    RowFields,
+    normalize_row,
+    validate_trl_row,
+)
 
 U = {"role": "user", "content": "Hi?"}
 

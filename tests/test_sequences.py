@@ -8,7 +8,7 @@ import pytest
 from datasets import Dataset
 from trl import DPOTrainer
 
-from inspo_plugin.sequences import (
+from inspo_plugin.core.sequences import (
     DEFAULT_REFLECTION_PROMPT,
     RowTooLong,
     Segment,
@@ -18,7 +18,7 @@ from inspo_plugin.sequences import (
     strip_duplicate_bos,
     tokenize_preference_row,
 )
-from inspo_plugin.tiny import FAMILIES, build_tiny_tokenizer
+from inspo_plugin.models.tiny import FAMILIES, build_tiny_tokenizer
 
 ROW = {
     "prompt": [{"role": "user", "content": "Name a colour of the sky."}],

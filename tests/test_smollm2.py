@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from inspo_plugin import smollm2
-from inspo_plugin.smollm2 import (
+from inspo_plugin.models import smollm2
+from inspo_plugin.models.smollm2 import (
     MARKER_FILENAME,
     SmolLM2UnavailableError,
     _choose_pad_token,

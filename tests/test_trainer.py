@@ -12,11 +12,13 @@ import torch
 from datasets import Dataset
 
 from inspo_plugin import InSPOConfig, InSPOTrainer
-from inspo_plugin.collator import DataCollatorForReflectivePreference, prepare_example
-from inspo_plugin.logprobs import segment_logps, split_policy_logps, token_logps
-from inspo_plugin.objectives import LOSS_FUNCTIONS, ObjectiveConfig, ReferenceLogps, inspo_loss
-from inspo_plugin.sequences import make_reflection_format, tokenize_preference_row
-from inspo_plugin.tiny import build_tiny_model, build_tiny_tokenizer
+from inspo_plugin.core.collator import DataCollatorForReflectivePreference
+from inspo_plugin.core.layout import layout_row
+from inspo_plugin.core.logprobs import segment_logps, split_policy_logps, token_logps
+from inspo_plugin.core.objectives import OBJECTIVES, ReferenceLogps, inspo_loss
+from inspo_plugin.core.sequences import Segment, make_reflection_format, tokenize_preference_row
+from inspo_plugin.models.tiny import build_tiny_model, build_tiny_tokenizer
+from inspo_plugin.options import InSPOOptions
 
 WORDS = [
     "sun",
@@ -62,7 +64,7 @@ def _examples(tokenizer, rows, template="revise"):
     out = []
     for row in rows:
         t = tokenize_preference_row(tokenizer, row)
-        out.append(prepare_example(t["prompt_ids"], t["chosen_ids"], t["rejected_ids"], fmt))
+        out.append(layout_row(t["prompt_ids"], t["chosen_ids"], t["rejected_ids"], fmt))
     return out
 
 
@@ -98,7 +100,10 @@ def test_all_four_logps_equal_standalone_sequences(family):
         p, c, r = ex["prompt_ids"], ex["chosen_ids"], ex["rejected_ids"]
         assert policy.chosen[i].item() == pytest.approx(_standalone_logp(model, p, c), abs=1e-8)
         assert policy.rejected[i].item() == pytest.approx(_standalone_logp(model, p, r), abs=1e-8)
-        after_chosen, after_rejected = p + c + ex["inspo_bridge_a"], p + r + ex["inspo_bridge_b"]
+        # What precedes the second answer: x · first answer · bridge.
+        after_chosen = ex["inspo_ids_a"][: ex["inspo_segments_a"].index(Segment.SECOND)]
+        after_rejected = ex["inspo_ids_b"][: ex["inspo_segments_b"].index(Segment.SECOND)]
+        assert after_chosen[: len(p) + len(c)] == p + c and after_rejected[: len(p) + len(r)] == p + r
         assert policy.rejected_cond[i].item() == pytest.approx(
             _standalone_logp(model, after_chosen, r), abs=1e-8
         )
@@ -117,10 +122,12 @@ def test_all_four_logps_equal_standalone_sequences(family):
 
 def test_segment_one_equals_trl_dpo_logps_in_fp32(chatml_tokenizer, chatml_model):
     """In fp32, segment 1 matches TRL's own DPO log-probs of the plain pairs within 1e-5."""
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
     from trl.trainer.utils import selective_log_softmax
 
     examples = _examples(chatml_tokenizer, lowercase_task(4, seed=5))
     batch = DataCollatorForReflectivePreference(pad_token_id=chatml_tokenizer.pad_token_id)(examples)
+    batch.update(DataCollatorForPreference(pad_token_id=chatml_tokenizer.pad_token_id)(examples))
     with torch.no_grad():
         policy, _, _ = _forward_policy(chatml_model, batch)
         # TRL DPOTrainer._compute_loss: one forward over [chosen; rejected], gather, sum over completion.
@@ -137,7 +144,7 @@ def test_micro_batch_one_and_four_give_the_same_per_pair_losses(chatml_tokenizer
     rows[1]["chosen"][0]["content"] += " " + " ".join(WORDS)  # very different lengths → real padding
     examples = _examples(chatml_tokenizer, rows)
     collate = DataCollatorForReflectivePreference(pad_token_id=chatml_tokenizer.pad_token_id)
-    cfg = ObjectiveConfig(loss_type="sigmoid", beta=0.5)
+    cfg = InSPOOptions(loss_type="sigmoid", beta=0.5)
     with torch.no_grad():
         ref = copy.deepcopy(chatml_model)
 
@@ -167,7 +174,7 @@ def _direction_rows():
     return rows
 
 
-@pytest.mark.parametrize("loss_type", list(LOSS_FUNCTIONS))
+@pytest.mark.parametrize("loss_type", list(OBJECTIVES))
 def test_one_step_moves_probability_towards_the_chosen_response(loss_type, chatml_tokenizer):
     """Catches sign errors: one gradient step must raise the conditional margin Δ_w − Δ_l."""
     model = build_tiny_model(chatml_tokenizer, "chatml", seed=2)
@@ -176,7 +183,7 @@ def test_one_step_moves_probability_towards_the_chosen_response(loss_type, chatm
     batch = DataCollatorForReflectivePreference(pad_token_id=chatml_tokenizer.pad_token_id)(
         _examples(chatml_tokenizer, _direction_rows())
     )
-    cfg = ObjectiveConfig(loss_type=loss_type, beta=0.1, ipo_tau=0.1)
+    cfg = InSPOOptions(loss_type=loss_type, beta=0.1, ipo_tau=0.1)
     with torch.no_grad():
         ref_policy, _, _ = _forward_policy(reference, batch)
     ref = ReferenceLogps(ref_policy.chosen, ref_policy.rejected)
@@ -206,7 +213,7 @@ def test_uncond_weight_also_raises_the_deployed_margin(chatml_tokenizer):
     with torch.no_grad():
         r, _, _ = _forward_policy(reference, batch)
     ref = ReferenceLogps(r.chosen, r.rejected)
-    cfg = ObjectiveConfig(loss_type="sigmoid", uncond_weight=1.0)
+    cfg = InSPOOptions(loss_type="sigmoid", uncond_weight=1.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.02)
     margins = []
     for _ in range(2):
@@ -404,9 +411,9 @@ def test_skip_mode_counts_and_reports_every_dropped_row(tmp_path, chatml_tokeniz
 
 
 def test_unknown_loss_type_or_template_is_rejected(tmp_path):
-    with pytest.raises(ValueError, match="unknown loss_type 'kto'"):
+    with pytest.raises(ValueError, match="loss_type: 'kto' is not one of sigmoid, one_sided"):
         InSPOConfig(output_dir=str(tmp_path), loss_type="kto")
-    with pytest.raises(ValueError, match="unknown template 'mirror'"):
+    with pytest.raises(ValueError, match="template: 'mirror' is not one of revise, concat, custom"):
         InSPOConfig(output_dir=str(tmp_path), template="mirror")
     with pytest.raises(ValueError, match="on_invalid_row"):
         InSPOConfig(output_dir=str(tmp_path), on_invalid_row="ignore")

@@ -252,7 +252,7 @@ def judge_pairwise(
     (1.0 / 0.5 / 0.0 per prompt) and ``"position_consistent"`` (share of prompts where both
     orders agreed).
     """
-    from inspo_plugin.evaluation.generation import win_rate
+    from inspo_plugin.evaluation.stats import win_rate
 
     if not len(instructions) == len(candidate) == len(baseline):
         raise ValueError("instructions, candidate and baseline must have the same length")

@@ -17,17 +17,18 @@ from typing import Any
 
 import torch
 
-from inspo_plugin.collator import DataCollatorForReflectivePreference, prepare_example
-from inspo_plugin.logprobs import reflective_forward, split_policy_logps
-from inspo_plugin.rows import InvalidPreferenceRow, normalize_row
-from inspo_plugin.sequences import RowTooLong, make_reflection_format, tokenize_preference_row
+from inspo_plugin.core.collator import DataCollatorForReflectivePreference
+from inspo_plugin.core.layout import layout_row
+from inspo_plugin.core.logprobs import reflective_forward, split_policy_logps
+from inspo_plugin.core.rows import InvalidPreferenceRow, normalize_row
+from inspo_plugin.core.sequences import RowTooLong, make_reflection_format, tokenize_preference_row
 
 
 @torch.no_grad()
 def pair_logps(
     model: Any, tokenizer: Any, examples: Sequence[Mapping[str, Any]], batch_size: int = 8
 ) -> dict[str, torch.Tensor]:
-    """The four log-probs of every prepared example (see :func:`prepare_example`), each ``[N]``."""
+    """The four log-probs of every laid-out example (see :func:`prepare_rows`), each ``[N]``."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collate = DataCollatorForReflectivePreference(pad_token_id=pad)
     device = next(model.parameters()).device
@@ -52,16 +53,17 @@ def prepare_rows(
     template: str = "revise",
     max_length: int | None = None,
     source: str = "eval",
+    reflection_prompt: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
     """Normalise, tokenise and lay out rows; returns the examples and the (row, reason) of skipped ones."""
-    fmt = make_reflection_format(tokenizer, template)
+    fmt = make_reflection_format(tokenizer, template, reflection_prompt)
     examples, skipped = [], []
     for i, row in enumerate(rows):
         try:
             normal = normalize_row(row, index=i, source=source)
             t = tokenize_preference_row(tokenizer, normal)
             examples.append(
-                prepare_example(
+                layout_row(
                     t["prompt_ids"],
                     t["chosen_ids"],
                     t["rejected_ids"],
@@ -86,13 +88,16 @@ def preference_metrics(
     n_resamples: int = 2000,
     seed: int = 0,
     reference_logps: Mapping[str, Sequence[float]] | None = None,
+    reflection_prompt: str | None = None,
 ) -> dict[str, Any]:
     """Accuracy and mean margin, unconditional and conditional, with bootstrap 95% CIs.
 
     The result's ``reference_logps`` can be passed back in to skip the reference forwards when
     several checkpoints are compared with the same reference on the same rows.
     """
-    examples, skipped = prepare_rows(tokenizer, rows, template, max_length)
+    examples, skipped = prepare_rows(
+        tokenizer, rows, template, max_length, reflection_prompt=reflection_prompt
+    )
     if not examples:
         raise ValueError(f"no usable evaluation rows ({len(skipped)} skipped: {skipped[:3]})")
     pol = pair_logps(model, tokenizer, examples, batch_size)
@@ -113,7 +118,7 @@ def preference_metrics(
 
 
 def _summary(values: Sequence[float], n_resamples: int, seed: int) -> dict[str, float]:
-    from inspo_plugin.evaluation.generation import bootstrap_ci
+    from inspo_plugin.evaluation.stats import bootstrap_ci
 
     low, high = bootstrap_ci(list(values), n_resamples=n_resamples, seed=seed)
     return {"mean": float(sum(values) / len(values)), "ci_low": float(low), "ci_high": float(high)}

@@ -39,6 +39,7 @@ def evaluate_checkpoint(
     rows: Sequence[Mapping[str, Any]],
     *,
     template: str = "revise",
+    reflection_prompt: str | None = None,
     generate: int = 0,
     max_pairs: int | None = None,
     max_new_tokens: int = 96,
@@ -75,6 +76,7 @@ def evaluate_checkpoint(
             tokenizer,
             pairs,
             template=template,
+            reflection_prompt=reflection_prompt,
             batch_size=batch_size,
             reference_logps=reference_logps,
         )

@@ -28,10 +28,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-TemplateName = Literal["revise", "concat", "custom"]
 TEMPLATES: tuple[str, ...] = ("revise", "concat", "custom")
+"""How the alternative is shown; see :func:`make_reflection_format`."""
 
 DEFAULT_REFLECTION_PROMPT = (
     "Reconsider the answer above: what could be better or what is wrong with it? "

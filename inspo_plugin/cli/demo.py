@@ -11,26 +11,15 @@
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-RECIPE = Path("recipes/smollm2-demo.yml")
-MODEL_DIR = Path("outputs/smollm2-135m-instruct")
+from inspo_plugin.models.smollm2 import DEMO_MODEL_DIR as MODEL_DIR
+from inspo_plugin.models.smollm2 import DEMO_RECIPE as RECIPE
+
 OUTPUT_DIR = Path("outputs/smollm2-demo")
 REPORT_DIR = Path("outputs/demo")
-OFFLINE_ENV = {
-    "AXOLOTL_DO_NOT_TRACK": "1",
-    "HF_HUB_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "WANDB_MODE": "disabled",
-    "TOKENIZERS_PARALLELISM": "false",
-}
-_SHOWN = re.compile(r"'loss'|'eval_loss'|InSPO|Training completed|Saving|Error|Traceback|Dropped")
 
 
 def add_parser(sub: Any) -> None:
@@ -50,40 +39,22 @@ def stage(n: int, total: int, text: str) -> None:
 
 def train(recipe: Path, extra: list[str], log_path: Path) -> float:
     """Run ``axolotl train`` and show its progress lines; the full log goes to ``log_path``."""
-    env = {**os.environ, **OFFLINE_ENV}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    cmd = [str(Path(sys.executable).parent / "axolotl"), "train", str(recipe), "--launcher", "python", *extra]
-    print("  $ " + " ".join(cmd), flush=True)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
-    with (
-        log_path.open("w") as log,
-        subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        ) as proc,
-    ):
-        assert proc.stdout is not None
-        last_beat = start
-        for line in proc.stdout:
-            log.write(line)
-            for part in line.replace("\r", "\n").splitlines():
-                if _SHOWN.search(part):
-                    print("  " + part.strip()[:220], flush=True)
-                    last_beat = time.monotonic()
-            if time.monotonic() - last_beat > 30:
-                print(f"  … training, {time.monotonic() - start:.0f}s", flush=True)
-                last_beat = time.monotonic()
-        code = proc.wait()
-    if code != 0:
-        raise SystemExit(f"axolotl train failed (exit {code}); the full log is {log_path}")
-    return time.monotonic() - start
+    from inspo_plugin.axolotl.launch import axolotl_command, progress_printer, run_axolotl
+
+    print("  $ " + " ".join(axolotl_command("train", recipe, extra_args=extra)), flush=True)
+    result = run_axolotl("train", recipe, extra_args=extra, log_path=log_path, on_line=progress_printer())
+    if not result.ok:
+        raise SystemExit(f"axolotl train failed (exit {result.returncode}); the full log is {log_path}")
+    return result.seconds
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspo_plugin.cli_eval import load_rows
+    from inspo_plugin.data import load_preference_rows
     from inspo_plugin.evaluation.report import evaluate_checkpoint, markdown_table, write_report
-    from inspo_plugin.smollm2 import materialize_smollm2
+    from inspo_plugin.models.smollm2 import materialize_smollm2
+    from inspo_plugin.offline import apply_offline_defaults
 
+    apply_offline_defaults()  # in-process evaluation too: local checkpoints only, no Hub look-ups
     if not RECIPE.is_file():
         raise SystemExit(f"{RECIPE} not found: run the demo from the repository root")
     total = 4
@@ -97,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     train_seconds = train(RECIPE, extra, REPORT_DIR / "train.log")
     print(f"  trained in {train_seconds / 60:.1f} min", flush=True)
 
-    rows = load_rows(None)
+    rows = load_preference_rows()
     generate = args.generate if args.generate is not None else (len(rows) if args.full else 48)
     pairs = args.pairs if args.pairs is not None else (len(rows) if args.full else 40)
     stage(3, total, f"evaluation on held-out data: {pairs} pairs scored, {generate} prompts answered")

@@ -9,10 +9,11 @@ Writes ``results.json``, ``results.md`` and, given trainer logs, ``curves.png`` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
+
+from inspo_plugin.core.sequences import TEMPLATES
 
 
 def add_parser(sub: Any) -> None:
@@ -21,7 +22,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--reference", required=True, help="reference checkpoint (usually the starting model)")
     p.add_argument("--data", default=None, help="held-out .jsonl (default: the shipped test split)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows")
-    p.add_argument("--template", default="revise", choices=["revise", "concat", "custom"])
+    p.add_argument("--template", default="revise", choices=TEMPLATES, help="how the alternative is shown")
+    p.add_argument("--reflection-prompt", default=None, help="reflection message for --template custom")
     p.add_argument("--generate", type=int, default=64, help="held-out prompts to answer (0: skip generation)")
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--batch-size", type=int, default=8)
@@ -31,17 +33,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--output-dir", default="outputs/eval")
     p.add_argument("--name", default=None, help="row name in the table (default: the model directory)")
     p.set_defaults(func=run)
-
-
-def load_rows(path: str | None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Held-out rows from a .jsonl file, or the shipped test split."""
-    if path is None:
-        from inspo_plugin.datasets import load_builtin_preferences
-
-        rows = load_builtin_preferences("test")
-    else:
-        rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    return rows[:limit] if limit else rows
 
 
 def make_judge(base_url: str | None, model: str | None) -> Any:
@@ -55,9 +46,10 @@ def make_judge(base_url: str | None, model: str | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspo_plugin.data import load_preference_rows
     from inspo_plugin.evaluation.report import evaluate_checkpoint, markdown_table, write_report
 
-    rows = load_rows(args.data, args.limit)
+    rows = load_preference_rows(args.data, args.limit)
     name = args.name or Path(args.model).name
     print(f"[eval] {name}: {len(rows)} held-out rows, reference {args.reference}")
     result = evaluate_checkpoint(
@@ -65,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         args.reference,
         rows,
         template=args.template,
+        reflection_prompt=args.reflection_prompt,
         generate=args.generate,
         max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size,

@@ -35,15 +35,27 @@ class InvalidPreferenceRow(ValueError):
         super().__init__(f"{source}: {where}, field {field_name!r}: {reason}")
 
 
+ON_INVALID_ROW: tuple[str, ...] = ("error", "skip")
+"""What an unusable row does: ``error`` raises :class:`InvalidPreferenceRow`; ``skip`` drops and reports it."""
+
+
 @dataclass(frozen=True)
 class RowFields:
-    """Column names of the preference data."""
+    """Column names of the preference data (options ``field_<name>`` of a dataset strategy)."""
 
-    prompt: str = "prompt"
-    chosen: str = "chosen"
-    rejected: str = "rejected"
-    system: str = "system"
-    question: str = "question"
+    prompt: str = field(default="prompt", metadata={"help": "Column of the prompt (string or messages)."})
+    chosen: str = field(
+        default="chosen",
+        metadata={"help": "Column of the preferred answer (string, message or conversation)."},
+    )
+    rejected: str = field(
+        default="rejected",
+        metadata={"help": "Column of the dispreferred answer (string, message or conversation)."},
+    )
+    system: str = field(default="system", metadata={"help": "Optional column with a system message."})
+    question: str = field(
+        default="question", metadata={"help": "Prompt column used when the prompt column is absent."}
+    )
 
 
 def normalize_row(

@@ -5,16 +5,20 @@
 ``scripts/make_preference_data.py`` for how it is built). Each row has ``id``, ``prompt``,
 ``chosen``, ``rejected``, ``constraint`` (``{"kind", "params"}``), ``chosen_source``,
 ``rejected_source``, ``task`` and, in the test split, ``heldout`` and ``split_reason``.
+
+:func:`load_preference_rows` reads held-out rows for evaluation: a ``.jsonl`` file, or by default
+the shipped test split.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUILTIN_DATASETS", "builtin_preferences_path", "load_builtin_preferences"]
+__all__ = ["BUILTIN_DATASETS", "builtin_preferences_path", "load_builtin_preferences", "load_preference_rows"]
 
 BUILTIN_DATASETS = ("ifeval_prefs",)
 _SPLITS = ("train", "test")
@@ -38,7 +42,20 @@ def builtin_preferences_path(split: str, name: str = "ifeval_prefs") -> Path:
 
 def load_builtin_preferences(split: str, name: str = "ifeval_prefs") -> list[dict[str, Any]]:
     """All rows of a shipped preference split (``"train"`` or ``"test"``), in file order."""
-    path = builtin_preferences_path(split, name)
+    return _read_jsonl(builtin_preferences_path(split, name))
+
+
+def load_preference_rows(
+    path: str | os.PathLike[str] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Held-out preference rows: those of the ``.jsonl`` file ``path`` (one JSON object a line,
+    blank lines skipped) or, when ``path`` is None, the shipped test split; only the first
+    ``limit`` rows when ``limit`` is given (0 or None: all)."""
+    rows = load_builtin_preferences("test") if path is None else _read_jsonl(Path(path))
+    return rows[:limit] if limit else rows
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     with path.open(encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):

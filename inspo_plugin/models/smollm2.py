@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DEMO_MODEL_DIR",
+    "DEMO_RECIPE",
     "GGUF_FILENAME",
     "MARKER_FILENAME",
     "SmolLM2UnavailableError",
@@ -37,6 +39,13 @@ GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 MARKER_FILENAME = "inspo_materialized.json"
 """Written last into the output directory; its presence marks a complete checkpoint."""
+
+DEMO_MODEL_DIR = Path("outputs/smollm2-135m-instruct")
+"""Where the demo materialises the checkpoint, relative to the repository root: the demo recipe's
+``base_model`` (used by ``python -m inspo_plugin demo``, ``bench/compare.py`` and the data script)."""
+
+DEMO_RECIPE = Path("recipes/smollm2-demo.yml")
+"""The CPU demo recipe, relative to the repository root: trains :data:`DEMO_MODEL_DIR` with InSPO."""
 
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 _INSTALL_HINT = (

@@ -1,6 +1,6 @@
 """Axolotl dataset strategy ``type: inspo_plugin.reflective``.
 
-Accepts the common preference shapes (see :mod:`inspo_plugin.rows`), with column names from the
+Accepts the common preference shapes (see :mod:`inspo_plugin.core.rows`), with column names from the
 ``inspo:`` block (``field_prompt``, ``field_chosen``, …; per-dataset keys are dropped by Axolotl's
 schema for RL datasets). Each row keeps:
 
@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from inspo_plugin.collator import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN, SOURCE_COLUMN
-from inspo_plugin.rows import InvalidPreferenceRow, RowFields, normalize_row
+from inspo_plugin.axolotl.args import read_block
+from inspo_plugin.core.layout import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN, SOURCE_COLUMN
+from inspo_plugin.core.rows import InvalidPreferenceRow, normalize_row
 
 _PLACEHOLDER = "[row dropped by InSPO]"
 
@@ -33,15 +34,8 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
 
 def load_reflective(cfg: Any, dataset_idx: int = 0, **_: Any) -> Any:
     """Return Axolotl's ``(transform_fn, map_kwargs)`` for one dataset of the config."""
-    block = _get(cfg, "inspo", {}) or {}
-    fields = RowFields(
-        prompt=_get(block, "field_prompt", "prompt"),
-        chosen=_get(block, "field_chosen", "chosen"),
-        rejected=_get(block, "field_rejected", "rejected"),
-        system=_get(block, "field_system", "system"),
-        question=_get(block, "field_question", "question"),
-    )
-    on_invalid = _get(block, "on_invalid_row", "error")
+    options, fields = read_block(_get(cfg, "inspo"))
+    on_invalid = options.on_invalid_row
     sequence_len = _get(cfg, "sequence_len")
     datasets = _get(cfg, "datasets", []) or []
     path = _get(datasets[dataset_idx], "path", "") if dataset_idx < len(datasets) else ""

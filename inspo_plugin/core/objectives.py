@@ -21,14 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-LossType = Literal["sigmoid", "one_sided", "ipo", "hinge", "robust", "rdpo", "simpo", "orpo"]
-ReferenceMode = Literal["unconditional", "conditional"]
+if TYPE_CHECKING:
+    from inspo_plugin.options import InSPOOptions
+
+REFERENCE_MODES: tuple[str, ...] = ("unconditional", "conditional")
+"""``unconditional``: π_ref(y|x), as in the paper; ``conditional``: π_ref(y|x,y'), an ablation."""
 
 
 @dataclass(frozen=True)
@@ -56,41 +59,6 @@ class ReferenceLogps:
 
 
 @dataclass(frozen=True)
-class ObjectiveConfig:
-    """Hyper-parameters of :func:`inspo_loss`. Defaults follow the paper's scripts (β = 0.1)."""
-
-    loss_type: LossType = "sigmoid"
-    beta: float = 0.1
-    label_smoothing: float = 0.0
-    ipo_tau: float = 0.1
-    rdpo_alpha: float = 0.01
-    simpo_gamma: float = 0.5
-    orpo_lambda: float = 0.1
-    uncond_weight: float = 0.0
-    sft_weight: float = 0.0
-    reference: ReferenceMode = "unconditional"
-
-    def __post_init__(self) -> None:
-        if self.loss_type not in LOSS_FUNCTIONS:
-            raise ValueError(f"unknown loss_type {self.loss_type!r}; valid: {', '.join(LOSS_FUNCTIONS)}")
-        if self.reference not in ("unconditional", "conditional"):
-            raise ValueError(f"unknown reference {self.reference!r}; valid: unconditional, conditional")
-        if self.beta <= 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
-        if not 0.0 <= self.label_smoothing < 0.5:
-            raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if self.ipo_tau <= 0:
-            raise ValueError(f"ipo_tau must be > 0, got {self.ipo_tau}")
-        if self.uncond_weight < 0 or self.sft_weight < 0 or self.orpo_lambda < 0:
-            raise ValueError("uncond_weight, sft_weight and orpo_lambda must be >= 0")
-
-    @property
-    def needs_reference(self) -> bool:
-        """Whether the objective reads reference log-probs (SimPO and ORPO are reference-free)."""
-        return self.loss_type not in REFERENCE_FREE
-
-
-@dataclass(frozen=True)
 class ScoredPair:
     """One scoring of a batch of pairs, each tensor ``[B]``.
 
@@ -115,28 +83,28 @@ class ScoredPair:
 # --- base objectives: one short function each ---------------------------------------------------
 
 
-def sigmoid_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def sigmoid_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """InSPO-DPO:  −log σ(β (Δ_w − Δ_l))."""
     return -F.logsigmoid(c.beta * p.margin())
 
 
-def one_sided_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def one_sided_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """One-sided ablation ("formula 22"):  −log σ(−β Δ_l), pushes the rejected response down only."""
     assert p.ref_rejected is not None
     return -F.logsigmoid(-c.beta * (p.rejected - p.ref_rejected))
 
 
-def ipo_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def ipo_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """IPO (Azar et al. 2023):  (Δ_w − Δ_l − 1/(2τ))²."""
     return (p.margin() - 1.0 / (2.0 * c.ipo_tau)) ** 2
 
 
-def hinge_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def hinge_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """SLiC hinge:  max(0, 1 − β (Δ_w − Δ_l))."""
     return torch.relu(1.0 - c.beta * p.margin())
 
 
-def robust_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def robust_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """Label-smoothed (conservative) DPO, ε = ``label_smoothing``:
 
     −(1−ε) log σ(β m) − ε log σ(−β m),  m = Δ_w − Δ_l.
@@ -150,7 +118,7 @@ def robust_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
     return -(1.0 - eps) * F.logsigmoid(m) - eps * F.logsigmoid(-m)
 
 
-def rdpo_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def rdpo_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """R-DPO (Park et al. 2024), length-regularised:  −log σ(β (Δ_w − Δ_l) + α (|y_w| − |y_l|)).
 
     The α term credits length differences to length, so the log-ratio need not absorb them.
@@ -159,7 +127,7 @@ def rdpo_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
     return -F.logsigmoid(c.beta * p.margin() + length_term)
 
 
-def simpo_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def simpo_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """SimPO (Meng et al. 2024), reference-free, length-normalised:
 
     −log σ( β/|y_w| · log π_θ(y_w|·) − β/|y_l| · log π_θ(y_l|·) − γ ),  γ = ``simpo_gamma``.
@@ -169,7 +137,7 @@ def simpo_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
     return -F.logsigmoid(reward_w - reward_l - c.simpo_gamma)
 
 
-def orpo_odds_ratio_loss(p: ScoredPair, c: ObjectiveConfig) -> Tensor:
+def orpo_odds_ratio_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """ORPO's odds-ratio term (Hong et al. 2024):  −λ log σ(logodds(ȳ_w) − logodds(ȳ_l)),
 
     with ȳ the mean token log-prob and logodds(a) = a − log(1 − eᵃ). The NLL part of ORPO,
@@ -187,19 +155,31 @@ def _log_odds(mean_logp: Tensor) -> Tensor:
     return a - torch.log(-torch.expm1(a))
 
 
-LossFunction = Callable[[ScoredPair, ObjectiveConfig], Tensor]
+LossFunction = Callable[[ScoredPair, "InSPOOptions"], Tensor]
 
-LOSS_FUNCTIONS: dict[str, LossFunction] = {
-    "sigmoid": sigmoid_loss,
-    "one_sided": one_sided_loss,
-    "ipo": ipo_loss,
-    "hinge": hinge_loss,
-    "robust": robust_loss,
-    "rdpo": rdpo_loss,
-    "simpo": simpo_loss,
-    "orpo": orpo_odds_ratio_loss,
+
+@dataclass(frozen=True)
+class Objective:
+    """One entry of the registry: the base loss, and what else it needs or adds."""
+
+    loss: LossFunction
+    needs_reference: bool = True
+    """Whether the loss reads reference log-probs (SimPO and ORPO do not)."""
+    adds_chosen_nll: bool = False
+    """Whether the objective includes −(1/|y_w|) log π_θ(y_w|x), added once on the deployed policy."""
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "sigmoid": Objective(sigmoid_loss),
+    "one_sided": Objective(one_sided_loss),
+    "ipo": Objective(ipo_loss),
+    "hinge": Objective(hinge_loss),
+    "robust": Objective(robust_loss),
+    "rdpo": Objective(rdpo_loss),
+    "simpo": Objective(simpo_loss, needs_reference=False),
+    "orpo": Objective(orpo_odds_ratio_loss, needs_reference=False, adds_chosen_nll=True),
 }
-REFERENCE_FREE = frozenset({"simpo", "orpo"})
+"""Loss type name → objective. Adding a loss type is one entry here (and its tests)."""
 
 
 # --- the InSPO objective -------------------------------------------------------------------------
@@ -222,7 +202,7 @@ def inspo_loss(
     reference: ReferenceLogps | None,
     chosen_len: Tensor,
     rejected_len: Tensor,
-    config: ObjectiveConfig,
+    config: InSPOOptions,
 ) -> InSPOLossOutput:
     """Per-pair InSPO loss.
 
@@ -239,9 +219,10 @@ def inspo_loss(
         chosen_len, rejected_len: response token counts ``[B]`` (end-of-turn included).
         config: loss type and hyper-parameters.
     """
-    if config.needs_reference and reference is None:
+    objective = OBJECTIVES[config.loss_type]
+    if objective.needs_reference and reference is None:
         raise ValueError(f"loss_type {config.loss_type!r} needs reference log-probs")
-    base = LOSS_FUNCTIONS[config.loss_type]
+    base = objective.loss
 
     ref_w = ref_l = ref_w_cond = ref_l_cond = None
     if reference is not None:
@@ -261,7 +242,7 @@ def inspo_loss(
     if config.uncond_weight > 0:
         parts["uncond"] = config.uncond_weight * base(uncond, config)
     nll_chosen = -policy.chosen / chosen_len.clamp(min=1)
-    if config.loss_type == "orpo":
+    if objective.adds_chosen_nll:
         parts["orpo_nll"] = nll_chosen
     if config.sft_weight > 0:
         parts["sft"] = config.sft_weight * nll_chosen

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from inspo_plugin.objectives import PolicyLogps
-from inspo_plugin.sequences import Segment
+from inspo_plugin.core.objectives import PolicyLogps
+from inspo_plugin.core.sequences import Segment
 
 
 def token_logps(logits: Tensor, input_ids: Tensor) -> Tensor:
@@ -54,7 +54,7 @@ def segment_logps(per_token_logps: Tensor, segment_ids: Tensor) -> SegmentLogps:
 
     Args:
         per_token_logps: ``[N, L-1]`` from :func:`token_logps` (position t scores token t+1).
-        segment_ids: ``[N, L]`` labels from :class:`~inspo_plugin.sequences.Segment`.
+        segment_ids: ``[N, L]`` labels from :class:`~inspo_plugin.core.sequences.Segment`.
     """
     target_segments = segment_ids[:, 1:]
     first = target_segments == Segment.FIRST

@@ -15,15 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from inspo_plugin.collator import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN
-from inspo_plugin.rows import InvalidPreferenceRow, RowFields, normalize_row
-from inspo_plugin.sequences import (
+from inspo_plugin.core.layout import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN, reflective_pair
+from inspo_plugin.core.rows import InvalidPreferenceRow, RowFields, normalize_row
+from inspo_plugin.core.sequences import (
+    TEMPLATES,
     ReflectivePair,
     RowTooLong,
-    build_reflective_pair,
     make_reflection_format,
     render_preview,
-    strip_duplicate_bos,
     tokenize_preference_row,
 )
 
@@ -35,7 +34,7 @@ def add_parser(sub: Any) -> None:
     src.add_argument("--data", help="a local .json/.jsonl preference file")
     p.add_argument("--tokenizer", help="tokenizer directory (with --data)")
     p.add_argument("--rows", default="0,1", help="comma-separated row numbers to show (default 0,1)")
-    p.add_argument("--template", default="revise", choices=["revise", "concat", "custom"])
+    p.add_argument("--template", default="revise", choices=TEMPLATES, help="how the alternative is shown")
     p.add_argument("--reflection-prompt", default=None, help="reflection message for --template custom")
     p.add_argument(
         "--max-length", type=int, default=None, help="bound on A and B (default: none / sequence_len)"
@@ -62,10 +61,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"── row {index}: {row}\n")
             continue
         t = tokenize_preference_row(tokenizer, row)
-        prompt = strip_duplicate_bos(t["prompt_ids"], tokenizer.bos_token_id)
         try:
-            pair: ReflectivePair = build_reflective_pair(
-                prompt, t["chosen_ids"], t["rejected_ids"], fmt, max_length
+            pair: ReflectivePair = reflective_pair(
+                t["prompt_ids"], t["chosen_ids"], t["rejected_ids"], fmt, max_length, tokenizer.bos_token_id
             )
         except RowTooLong as err:
             print(f"── row {index}: dropped, too long: {err}\n")
@@ -97,20 +95,20 @@ def _from_axolotl(config: str, rows: list[int]) -> tuple[Any, list[tuple[int, An
     from axolotl.common.datasets import load_preference_datasets
     from axolotl.loaders import load_tokenizer
 
-    from inspo_plugin.axolotl_trainer import settings_from_block
+    from inspo_plugin.axolotl.args import read_block
 
     cfg = load_cfg(config)
     if not cfg.get("inspo_enabled"):
         raise SystemExit(
             f"{config}: not an InSPO config (needs rl: inspo and plugins: [inspo_plugin.InSPOPlugin])"
         )
-    settings = settings_from_block(cfg.get("inspo"), beta=cfg.get("rl_beta") or 0.1)
+    options, _ = read_block(cfg.get("inspo"))
     tokenizer = load_tokenizer(cfg)
     from axolotl.cli.args import PreprocessCliArgs
 
     meta = load_preference_datasets(cfg=cfg, cli_args=PreprocessCliArgs())
     dataset = meta.train_dataset
-    fmt = make_reflection_format(tokenizer, settings.template, settings.reflection_prompt)
+    fmt = make_reflection_format(tokenizer, options.template, options.reflection_prompt)
     items: list[tuple[int, Any]] = []
     for i in rows:
         if i >= len(dataset):
