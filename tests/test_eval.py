@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from inspo_plugin.cli import main
+from inspo_plugin.core.sequences import Segment
 from inspo_plugin.evaluation.preference import pair_logps, preference_metrics, prepare_rows
 from inspo_plugin.evaluation.report import evaluate_checkpoint, markdown_table, write_report
 from inspo_plugin.models.tiny import build_tiny_model
@@ -32,6 +33,14 @@ def _naive_logp(model, ids_prompt, ids_response) -> float:
     return sum(logp[len(ids_prompt) + j - 1, t].item() for j, t in enumerate(ids_response))
 
 
+def _bridge(example, sequence, first_end):
+    """The bridge of sequence A or B: the tokens between the first answer and the second one."""
+    ids, segments = example[f"inspo_ids_{sequence}"], example[f"inspo_segments_{sequence}"]
+    second = segments.index(Segment.SECOND)
+    assert set(segments[first_end:second]) == {Segment.BRIDGE}
+    return ids[first_end:second]
+
+
 def test_preference_metrics_match_an_independent_computation(chatml_tokenizer):
     model = build_tiny_model(chatml_tokenizer, "chatml", seed=3).double().eval()
     reference = build_tiny_model(chatml_tokenizer, "chatml", seed=4).double().eval()
@@ -43,8 +52,8 @@ def test_preference_metrics_match_an_independent_computation(chatml_tokenizer):
         p, c, r = ex["prompt_ids"], ex["chosen_ids"], ex["rejected_ids"]
         ref_c, ref_r = _naive_logp(reference, p, c), _naive_logp(reference, p, r)
         margins_uncond.append((_naive_logp(model, p, c) - ref_c) - (_naive_logp(model, p, r) - ref_r))
-        cond_c = _naive_logp(model, p + r + ex["inspo_bridge_b"], c)
-        cond_r = _naive_logp(model, p + c + ex["inspo_bridge_a"], r)
+        cond_c = _naive_logp(model, p + r + _bridge(ex, "b", len(p) + len(r)), c)
+        cond_r = _naive_logp(model, p + c + _bridge(ex, "a", len(p) + len(c)), r)
         margins_cond.append((cond_c - ref_c) - (cond_r - ref_r))
     assert result["margin_uncond"]["mean"] == pytest.approx(sum(margins_uncond) / len(ROWS), abs=1e-6)
     assert result["margin_cond"]["mean"] == pytest.approx(sum(margins_cond) / len(ROWS), abs=1e-6)

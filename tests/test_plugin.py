@@ -204,3 +204,43 @@ def test_strategy_is_reachable_as_axolotl_resolves_it():
 
     result = load("inspo_plugin.reflective", CFG, dataset_idx=0)
     assert isinstance(result, tuple) and callable(result[0])
+
+
+def test_the_readme_documents_every_block_key_with_its_default():
+    from pathlib import Path
+
+    from inspo_plugin.axolotl.args import normalized_block
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### The `inspo:` block", 1)[1].split("\n### ", 1)[0]
+    rows = [line.split("|") for line in section.splitlines() if line.startswith("| `")]
+    for key, default in normalized_block(None).items():
+        row = next((r for r in rows if f"`{key}`" in r[1]), None)
+        assert row is not None, f"README's inspo: table lacks {key}"
+        assert ("—" if default is None else f"`{default}`") in row[2], f"README's default of {key}"
+    documented = {k.strip("` ") for r in rows for k in r[1].split(",")}
+    assert documented == set(BLOCK_KEYS)
+
+
+def test_the_options_reach_the_trainer_through_its_training_arguments():
+    from dataclasses import dataclass
+
+    from axolotl.utils.dict import DictDefault
+
+    from inspo_plugin import InSPOPlugin
+    from inspo_plugin.axolotl.args import InSPOTrainingArgsMixin
+
+    @dataclass
+    class TrainingArgs(InSPOTrainingArgsMixin):  # what Axolotl merges the mix-in into carries DPO's beta
+        beta: float = 0.3
+
+    plugin = InSPOPlugin()
+    assert plugin.get_training_args_mixin() == "inspo_plugin.axolotl.args.InSPOTrainingArgsMixin"
+    cfg = {**copy.deepcopy(BASE), "inspo": {"loss_type": "ipo", "uncond_weight": 1}}
+    register_inspo(cfg)
+    values = plugin.get_training_args(DictDefault(cfg))
+    options = TrainingArgs(**values).inspo_options()
+    assert (options.loss_type, options.uncond_weight, options.beta) == ("ipo", 1.0, 0.3)
+    assert plugin.get_training_args(DictDefault({"rl": "dpo"})) is None  # other runs: nothing added
+    with pytest.raises(OptionError, match="carries no InSPO options"):
+        TrainingArgs().inspo_options()
