@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
@@ -105,7 +107,11 @@ def test_preview_from_an_axolotl_config_renders_what_training_sees(tiny_checkpoi
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert "template: concat" in proc.stdout
-    assert "<|im_start|>system\n" in proc.stdout  # the orca shape's system column made it into the prompt
+    # Row 0 of the prepared (shuffled) set is some row of the file; its system column, when not
+    # empty, made it into the prompt (the orca shape).
+    shown = int(re.search(r"── row (\d+) sequence A", proc.stdout).group(1))
+    system = json.loads((DATA / "prefs_orca.jsonl").read_text().splitlines()[shown])["system"]
+    assert ("<|im_start|>system\n" + system in proc.stdout) == bool(system.strip())
     assert proc.stdout.count("▶ BRIDGE") == 0  # concat: the answer follows the alternative's end of turn
 
 

