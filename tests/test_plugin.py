@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from importlib.metadata import entry_points
 
 import pytest
@@ -244,3 +245,33 @@ def test_the_options_reach_the_trainer_through_its_training_arguments():
     assert plugin.get_training_args(DictDefault({"rl": "dpo"})) is None  # other runs: nothing added
     with pytest.raises(OptionError, match="carries no InSPO options"):
         TrainingArgs().inspo_options()
+
+
+@pytest.mark.parametrize(
+    "key, value, hint",
+    [
+        ("dpo_loss_type", ["ipo"], "inspo.loss_type"),
+        ("dpo_loss_weights", [1.0], "one objective"),
+        ("dpo_label_smoothing", 0.1, "inspo.label_smoothing"),
+        ("dpo_use_weighting", True, "weighting"),
+        ("dpo_ld_alpha", 0.5, "LD-DPO"),
+        ("dpo_padding_free", True, "padding-free"),
+        ("dpo_use_liger_kernel", True, "Liger"),
+        ("simpo_gamma", 0.5, "inspo.simpo_gamma"),
+        ("cpo_alpha", 1.0, "inspo.sft_weight"),
+        ("orpo_alpha", 0.1, "inspo.orpo_lambda"),
+    ],
+)
+def test_dpo_keys_inspo_cannot_honour_are_refused_at_config_time(key, value, hint):
+    with pytest.raises(OptionError, match=rf"^{key}: .* not supported with rl: inspo; .*{re.escape(hint)}"):
+        register_inspo({**copy.deepcopy(BASE), key: value})
+    unset = {**copy.deepcopy(BASE), key: None}
+    register_inspo(unset)  # null (Axolotl's default) is fine
+    assert unset["rl"] == "dpo"
+
+
+def test_conditional_reference_with_precomputed_reference_is_refused():
+    cfg = {**copy.deepcopy(BASE), "inspo": {"reference": "conditional"}, "precompute_ref_log_probs": True}
+    with pytest.raises(OptionError, match="reference: conditional cannot be combined with precompute"):
+        register_inspo(cfg)
+    register_inspo({**copy.deepcopy(BASE), "precompute_ref_log_probs": True})  # unconditional: fine

@@ -32,6 +32,41 @@ BLOCK_KEYS = tuple(n for n in InSPOOptions.names() if n not in SET_ELSEWHERE) + 
 """Every key the ``inspo:`` block accepts."""
 
 
+# Axolotl's DPO keys that InSPO cannot honour, refused when set: key → (the value that means "unset"
+# besides null, why). Every other DPO key keeps its DPO meaning (rl_beta/trl.beta → β, sequence_len →
+# max_length, precompute_ref_log_probs, the reference model, LoRA with the adapter off as reference).
+REFUSED_DPO_KEYS: dict[str, tuple[Any, str]] = {
+    "dpo_loss_type": (None, "InSPO's objective is inspo.loss_type"),
+    "dpo_loss_weights": (None, "InSPO trains one objective (inspo.loss_type), so there is nothing to weight"),
+    "dpo_label_smoothing": (0.0, "set inspo.label_smoothing (ε of inspo.loss_type: robust) instead"),
+    "dpo_use_weighting": (False, "WPO weighting is not implemented for the reflective log-probs"),
+    "dpo_ld_alpha": (
+        None,
+        "LD-DPO would have to re-weight the reflective policy log-probs too; not implemented",
+    ),
+    "dpo_padding_free": (
+        False,
+        "the reflective sequences are padded per batch; padding-free is not implemented",
+    ),
+    "dpo_use_liger_kernel": (False, "Liger's chunked DPO loss computes DPO, not InSPO"),
+    "simpo_gamma": (None, "set inspo.simpo_gamma (with inspo.loss_type: simpo) instead"),
+    "cpo_alpha": (None, "not an InSPO option; for an NLL term on the chosen answer set inspo.sft_weight"),
+    "orpo_alpha": (None, "set rl_beta (β) and inspo.loss_type: orpo; λ is inspo.orpo_lambda"),
+}
+
+
+def refuse_dpo_keys(cfg: Mapping[str, Any]) -> None:
+    """Refuse the DPO keys of an ``rl: inspo`` config that InSPO would otherwise silently ignore.
+
+    Raises:
+        OptionError: naming the key, why, and what to set instead.
+    """
+    for key, (unset, why) in REFUSED_DPO_KEYS.items():
+        value = cfg.get(key)
+        if value is not None and value != unset:
+            raise OptionError(f"{key}: {value!r} is not supported with rl: inspo; {why}")
+
+
 def read_block(block: Mapping[str, Any] | None, beta: float | None = None) -> tuple[InSPOOptions, RowFields]:
     """Check an ``inspo:`` block; returns its options (β = ``beta``, or the default) and column names.
 

@@ -21,7 +21,8 @@ from typing import Any
 from axolotl.integrations.base import BasePlugin
 
 from inspo_plugin import __version__
-from inspo_plugin.axolotl.args import normalized_block
+from inspo_plugin.axolotl.args import normalized_block, refuse_dpo_keys
+from inspo_plugin.options import OptionError
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ def register_inspo(cfg: dict[str, Any]) -> None:
     """Rewrite a raw Axolotl config dict for InSPO. Idempotent; a no-op for other runs.
 
     Raises:
-        OptionError: the ``inspo:`` block has an unknown key or a bad value (named in the message).
+        OptionError: the ``inspo:`` block has an unknown key or a bad value, or the config sets a DPO
+            key InSPO cannot honour (named in the message).
     """
     rl = cfg.get("rl")
     if cfg.get("inspo_enabled"):
@@ -73,6 +75,12 @@ def register_inspo(cfg: dict[str, Any]) -> None:
             logger.warning("InSPO: the inspo: block is ignored because rl is %r, not 'inspo'", rl)
         return
     block = normalized_block(cfg.get("inspo"))  # fail early, before Axolotl's schema error about `rl`
+    refuse_dpo_keys(cfg)
+    if block["reference"] == "conditional" and cfg.get("precompute_ref_log_probs"):
+        raise OptionError(
+            "inspo.reference: conditional cannot be combined with precompute_ref_log_probs: true (the "
+            "precomputed columns hold the unconditional reference only); drop one of the two"
+        )
     cfg["rl"] = "dpo"
     cfg["inspo_enabled"] = True
     cfg["inspo"] = block
