@@ -275,3 +275,13 @@ def test_conditional_reference_with_precomputed_reference_is_refused():
     with pytest.raises(OptionError, match="reference: conditional cannot be combined with precompute"):
         register_inspo(cfg)
     register_inspo({**copy.deepcopy(BASE), "precompute_ref_log_probs": True})  # unconditional: fine
+
+
+def test_the_readme_names_every_refused_dpo_key():
+    from pathlib import Path
+
+    from inspo_plugin.axolotl.args import REFUSED_DPO_KEYS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Switch an Axolotl DPO recipe to InSPO", 1)[1].split("\n### ", 1)[0]
+    assert [key for key in REFUSED_DPO_KEYS if f"`{key}`" not in section] == []
