@@ -114,11 +114,17 @@ class InSPOOptions:
     label_smoothing: Annotated[float, Range(ge=0, lt=0.5)] = option(
         0.0, "ε of loss_type robust, in [0, 0.5): −(1−ε) log σ(βm) − ε log σ(−βm)."
     )
-    ipo_tau: Annotated[float, Range(gt=0)] = option(0.1, "τ of loss_type ipo (> 0): target margin 1/(2τ).")
+    ipo_tau: Annotated[float | None, Range(gt=0)] = option(
+        None,
+        "τ of loss_type ipo (> 0): target margin 1/(2τ). Default (null): β, as DPO users set IPO's τ "
+        "through β.",
+    )
     rdpo_alpha: float = option(0.01, "α of loss_type rdpo: weight of the length difference |y_w|−|y_l|.")
     simpo_gamma: float = option(0.5, "γ of loss_type simpo: the target reward margin.")
-    orpo_lambda: Annotated[float, Range(ge=0)] = option(
-        0.1, "λ of loss_type orpo (>= 0): weight of the odds-ratio term."
+    orpo_lambda: Annotated[float | None, Range(ge=0)] = option(
+        None,
+        "λ of loss_type orpo (>= 0): weight of the odds-ratio term. Default (null): β, as DPO users set "
+        "ORPO's λ through β.",
     )
     on_invalid_row: str = option(
         "error",
@@ -161,7 +167,7 @@ class InSPOOptions:
             setattr(options, f.name, values.get(f.name, f.default))
         options.validate(where)
         for name, hint in _type_hints().items():  # YAML's 1 is an int: store numbers as floats
-            if _base_type(hint) is float and isinstance(getattr(options, name), int):
+            if float in _allowed_types(hint) and isinstance(getattr(options, name), int):
                 setattr(options, name, float(getattr(options, name)))
         return options
 
@@ -184,6 +190,10 @@ class InSPOOptions:
             raise OptionError(
                 f"{prefix}reflection_prompt: only used by template custom (template is {self.template!r})"
             )
+        if self.label_smoothing and self.loss_type != "robust":
+            raise OptionError(
+                f"{prefix}label_smoothing: only used by loss_type robust (loss_type is {self.loss_type!r})"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The options as plain values, in declaration order."""
@@ -200,8 +210,10 @@ def _type_hints() -> dict[str, Any]:
     return typing.get_type_hints(InSPOOptions, include_extras=True)
 
 
-def _base_type(hint: Any) -> Any:
-    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+def _allowed_types(hint: Any) -> tuple[Any, ...]:
+    """The types an option accepts: ``Annotated[float | None, …]`` → ``(float, NoneType)``."""
+    base = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+    return typing.get_args(base) if isinstance(base, UnionType) else (base,)
 
 
 def _type_problem(value: Any, hint: Any, choices: tuple[str, ...] | None) -> str | None:

@@ -35,7 +35,8 @@ def _naive(
     if loss_type == "one_sided":
         return -_log_sigmoid(-b * d_l)
     if loss_type == "ipo":
-        return (m - 1 / (2 * c.ipo_tau)) ** 2
+        tau = b if c.ipo_tau is None else c.ipo_tau
+        return (m - 1 / (2 * tau)) ** 2
     if loss_type == "hinge":
         return max(0.0, 1 - b * m)
     if loss_type == "robust":
@@ -50,7 +51,8 @@ def _naive(
         def logodds(a: float) -> float:
             return a - math.log(1 - math.exp(a))
 
-        return -c.orpo_lambda * _log_sigmoid(logodds(pw / lw) - logodds(pl / ll))
+        lam = b if c.orpo_lambda is None else c.orpo_lambda
+        return -lam * _log_sigmoid(logodds(pw / lw) - logodds(pl / ll))
     raise AssertionError(loss_type)
 
 
@@ -73,6 +75,14 @@ def _random_batch(n: int = 6, seed: int = 0):
 
 
 CONFIG = dict(beta=0.3, label_smoothing=0.2, ipo_tau=0.25, rdpo_alpha=0.05, simpo_gamma=0.4, orpo_lambda=0.7)
+# TRL's and Axolotl's convention: IPO's τ and ORPO's λ are β unless set.
+CONFIG_BETA = {k: v for k, v in CONFIG.items() if k not in {"ipo_tau", "orpo_lambda"}}
+
+
+def _options(loss_type: str = "sigmoid", config: dict = CONFIG, **extra) -> InSPOOptions:
+    """Options with the shared hyper-parameters; ε only with ``robust``, the one loss that reads it."""
+    values = {k: v for k, v in config.items() if k != "label_smoothing" or loss_type == "robust"}
+    return InSPOOptions(loss_type=loss_type, **values, **extra)
 
 
 def test_loss_names_are_exactly_the_documented_ones():
@@ -85,9 +95,10 @@ COMBINATIONS = [(t, "unconditional") for t in OBJECTIVES] + [
 ]
 
 
+@pytest.mark.parametrize("config", [CONFIG, CONFIG_BETA], ids=["tau_lambda_set", "tau_lambda_beta"])
 @pytest.mark.parametrize("loss_type, reference_mode", COMBINATIONS)
-def test_each_loss_matches_scalar_formula(loss_type, reference_mode):
-    c = InSPOOptions(loss_type=loss_type, reference=reference_mode, **CONFIG)
+def test_each_loss_matches_scalar_formula(loss_type, reference_mode, config):
+    c = _options(loss_type, config, reference=reference_mode)
     policy, reference, lw, ll = _random_batch()
     out = inspo_loss(policy, reference, lw, ll, c)
     for i in range(len(lw)):
@@ -111,7 +122,7 @@ def test_each_loss_matches_scalar_formula(loss_type, reference_mode):
 
 @pytest.mark.parametrize("loss_type", list(OBJECTIVES))
 def test_uncond_and_sft_terms(loss_type):
-    c = InSPOOptions(loss_type=loss_type, uncond_weight=0.5, sft_weight=0.25, **CONFIG)
+    c = _options(loss_type, uncond_weight=0.5, sft_weight=0.25)
     policy, reference, lw, ll = _random_batch(seed=1)
     out = inspo_loss(policy, reference, lw, ll, c)
     for i in range(len(lw)):
@@ -142,7 +153,7 @@ def test_uncond_and_sft_terms(loss_type):
 
 
 def test_metrics_are_the_documented_quantities():
-    c = InSPOOptions(**CONFIG)
+    c = _options()
     policy, reference, lw, ll = _random_batch(seed=2)
     m = inspo_loss(policy, reference, lw, ll, c).metrics
     cond = (policy.chosen_cond - reference.chosen) - (policy.rejected_cond - reference.rejected)
@@ -153,6 +164,21 @@ def test_metrics_are_the_documented_quantities():
     assert torch.equal(m["inspo/acc_uncond"], (uncond > 0).float())
     assert torch.allclose(m["inspo/context_chosen"], policy.chosen_cond - policy.chosen)
     assert torch.allclose(m["inspo/context_rejected"], policy.rejected_cond - policy.rejected)
+
+
+@pytest.mark.parametrize("loss_type, option", [("ipo", "ipo_tau"), ("orpo", "orpo_lambda")])
+def test_beta_is_ipo_tau_and_orpo_lambda_unless_they_are_set(loss_type, option):
+    policy, reference, lw, ll = _random_batch(seed=4)
+
+    def losses(**values: float) -> torch.Tensor:
+        return inspo_loss(policy, reference, lw, ll, InSPOOptions(loss_type=loss_type, **values)).losses
+
+    assert InSPOOptions().to_dict()[option] is None
+    assert not torch.allclose(losses(beta=0.1), losses(beta=0.5))  # unset: β acts
+    assert torch.equal(
+        losses(beta=0.1, **{option: 0.3}), losses(beta=0.5, **{option: 0.3})
+    )  # set: β does not
+    assert torch.equal(losses(beta=0.3), losses(beta=0.9, **{option: 0.3}))  # unset means β
 
 
 def test_robust_with_zero_smoothing_equals_sigmoid():
@@ -177,7 +203,9 @@ def test_orpo_log_odds_stays_finite_at_probability_one():
         (dict(reference="both"), "reference: 'both' is not one of unconditional, conditional"),
         (dict(beta=0.0), "beta: must be > 0"),
         (dict(label_smoothing=0.5), "label_smoothing"),
-        (dict(ipo_tau=0.0), "ipo_tau"),
+        (dict(ipo_tau=0.0), "ipo_tau: must be > 0"),
+        (dict(orpo_lambda=-1.0), "orpo_lambda: must be >= 0"),
+        (dict(ipo_tau="0.1"), "ipo_tau: expected a number"),
         (dict(uncond_weight=-1.0), "uncond_weight"),
     ],
 )

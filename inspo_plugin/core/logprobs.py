@@ -68,10 +68,21 @@ def segment_logps(per_token_logps: Tensor, segment_ids: Tensor) -> SegmentLogps:
     )
 
 
-def reflective_forward(model: Any, batch: Mapping[str, Tensor]) -> tuple[SegmentLogps, Any]:
-    """One forward over the collated ``[A; B]`` batch; returns the per-segment sums and the outputs."""
+def reflective_forward(
+    model: Any, batch: Mapping[str, Tensor], model_kwargs: Mapping[str, Any] | None = None
+) -> tuple[SegmentLogps, Any]:
+    """One forward over the collated ``[A; B]`` batch; returns the per-segment sums and the outputs.
+
+    Args:
+        model: a causal LM returning ``logits``.
+        batch: the collated ``inspo_input_ids``, ``inspo_attention_mask`` and ``inspo_segment_ids``.
+        model_kwargs: extra keyword arguments of the forward, e.g. ``output_router_logits=True`` so a
+            mixture-of-experts model returns its load-balancing loss as ``outputs.aux_loss``.
+    """
     ids = batch["inspo_input_ids"]
-    outputs = model(input_ids=ids, attention_mask=batch["inspo_attention_mask"], use_cache=False)
+    outputs = model(
+        input_ids=ids, attention_mask=batch["inspo_attention_mask"], use_cache=False, **(model_kwargs or {})
+    )
     return segment_logps(token_logps(outputs.logits, ids), batch["inspo_segment_ids"]), outputs
 
 

@@ -95,8 +95,9 @@ def one_sided_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
 
 
 def ipo_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
-    """IPO (Azar et al. 2023):  (Δ_w − Δ_l − 1/(2τ))²."""
-    return (p.margin() - 1.0 / (2.0 * c.ipo_tau)) ** 2
+    """IPO (Azar et al. 2023):  (Δ_w − Δ_l − 1/(2τ))²,  τ = ``ipo_tau``, or β when unset (TRL's convention)."""
+    tau = c.ipo_tau if c.ipo_tau is not None else c.beta
+    return (p.margin() - 1.0 / (2.0 * tau)) ** 2
 
 
 def hinge_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
@@ -140,13 +141,15 @@ def simpo_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
 def orpo_odds_ratio_loss(p: ScoredPair, c: InSPOOptions) -> Tensor:
     """ORPO's odds-ratio term (Hong et al. 2024):  −λ log σ(logodds(ȳ_w) − logodds(ȳ_l)),
 
-    with ȳ the mean token log-prob and logodds(a) = a − log(1 − eᵃ). The NLL part of ORPO,
+    with ȳ the mean token log-prob, logodds(a) = a − log(1 − eᵃ), and λ = ``orpo_lambda``, or β when
+    unset (TRL's and Axolotl's ORPO take λ from β). The NLL part of ORPO,
     −(1/|y_w|) log π_θ(y_w|x), is always on the unconditional (deployed) chosen log-prob and is
     added once by :func:`inspo_loss`, so the ``uncond_weight`` term does not count it twice.
     """
     mean_w = p.chosen / p.chosen_len.clamp(min=1)
     mean_l = p.rejected / p.rejected_len.clamp(min=1)
-    return -c.orpo_lambda * F.logsigmoid(_log_odds(mean_w) - _log_odds(mean_l))
+    lam = c.orpo_lambda if c.orpo_lambda is not None else c.beta
+    return -lam * F.logsigmoid(_log_odds(mean_w) - _log_odds(mean_l))
 
 
 def _log_odds(mean_logp: Tensor) -> Tensor:

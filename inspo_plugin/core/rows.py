@@ -11,6 +11,10 @@ Accepted shapes (field names configurable through :class:`RowFields`):
 The result is TRL's conversational format: ``prompt`` a list of messages, ``chosen`` and
 ``rejected`` a one-message list each (the assistant answer).
 
+Rows already in TRL's format are checked unchanged by :func:`validate_trl_row`; rows without a
+``prompt`` (TRL's implicit prompt) by :func:`check_implicit_prompt_row` before a framework adapter
+extracts the shared prompt, and by :func:`validate_trl_row` after.
+
 Every problem names the source, the row and the field; a caller either raises it
 (``on_invalid_row: error``) or counts and reports the row (``skip``) — rows never vanish silently.
 """
@@ -127,11 +131,26 @@ def normalize_row(
     return {"prompt": prompt, "chosen": [chosen_answer], "rejected": [rejected_answer]}
 
 
-def validate_trl_row(row: Mapping[str, Any], index: int | None = None, source: str = "dataset") -> None:
-    """Check a row already in TRL's format (strings, or conversational lists) without changing it."""
+IMPLICIT_PROMPT_NOTE = (
+    "there is no 'prompt' column, so the prompt is the beginning that chosen and rejected share "
+    "(TRL's extract_prompt)"
+)
+"""Appended to the errors of rows whose prompt was extracted, so an emptied answer is explained."""
+
+
+def validate_trl_row(
+    row: Mapping[str, Any], index: int | None = None, source: str = "dataset", implicit_prompt: bool = False
+) -> None:
+    """Check a row already in TRL's format (strings, or conversational lists) without changing it.
+
+    Args:
+        implicit_prompt: the prompt was extracted from ``chosen``/``rejected`` (see
+            :func:`check_implicit_prompt_row`); an empty prompt or answer is then an error that says so.
+    """
 
     def fail(field_name: str, reason: str) -> InvalidPreferenceRow:
-        return InvalidPreferenceRow(source, index, field_name, reason)
+        note = f" ({IMPLICIT_PROMPT_NOTE})" if implicit_prompt else ""
+        return InvalidPreferenceRow(source, index, field_name, reason + note)
 
     texts: dict[str, str] = {}
     for name in ("prompt", "chosen", "rejected"):
@@ -139,7 +158,7 @@ def validate_trl_row(row: Mapping[str, Any], index: int | None = None, source: s
         if value is None:
             raise fail(name, "missing")
         if isinstance(value, str):
-            if name != "prompt" and not value.strip():
+            if (name != "prompt" or implicit_prompt) and not value.strip():
                 raise fail(name, "empty")
             texts[name] = value
         elif _is_message_list(value):
@@ -151,6 +170,38 @@ def validate_trl_row(row: Mapping[str, Any], index: int | None = None, source: s
             raise fail(name, f"expected a string or a list of messages, got {type(value).__name__}")
     if texts["chosen"].strip() == texts["rejected"].strip():
         raise fail("rejected", "identical to chosen (no preference to learn)")
+
+
+def check_implicit_prompt_row(
+    row: Mapping[str, Any], index: int | None = None, source: str = "dataset"
+) -> None:
+    """Check the columns a shared prompt is extracted from, before extracting it.
+
+    A row without a ``prompt`` column (TRL's "implicit prompt" shape) carries the prompt at the start
+    of both ``chosen`` and ``rejected``; the extraction itself (TRL's ``extract_prompt``) assumes both
+    are present, non-empty and of one kind, so anything else is reported here, naming the field.
+    After the extraction, :func:`validate_trl_row` with ``implicit_prompt=True`` checks the result.
+    """
+
+    def fail(field_name: str, reason: str) -> InvalidPreferenceRow:
+        return InvalidPreferenceRow(source, index, field_name, f"{reason} ({IMPLICIT_PROMPT_NOTE})")
+
+    kinds: dict[str, str] = {}
+    for name in ("chosen", "rejected"):
+        value = row.get(name)
+        if value is None:
+            raise fail(name, "missing")
+        if isinstance(value, str):
+            if not value.strip():
+                raise fail(name, "empty")
+            kinds[name] = "a string"
+        elif _is_message_list(value):
+            _messages(value, name, fail)
+            kinds[name] = "a list of messages"
+        else:
+            raise fail(name, f"expected a string or a list of messages, got {type(value).__name__}")
+    if kinds["chosen"] != kinds["rejected"]:
+        raise fail("rejected", f"is {kinds['rejected']} but chosen is {kinds['chosen']}")
 
 
 def _is_message_list(value: Any) -> bool:
@@ -194,14 +245,17 @@ class DropReport:
     source: str
     rows_in: int = 0
     dropped: list[tuple[int, str]] = field(default_factory=list)
+    streaming: bool = False
+    """Rows are counted as they stream past: ``rows_in`` is the number read so far."""
 
     def add(self, row: int, reason: str) -> None:
         self.dropped.append((row, reason))
         self.dropped.sort(key=lambda item: item[0])  # rows arrive in (possibly shuffled) dataset order
 
     def summary(self) -> str:
+        rows = "rows read so far" if self.streaming else "rows"
         if not self.dropped:
-            return f"{self.source}: all {self.rows_in} rows kept"
+            return f"{self.source}: all {self.rows_in} {rows} kept"
         by_reason: dict[str, int] = {}
         for _, reason in self.dropped:
             key = reason.split(": ")[0]
@@ -209,7 +263,7 @@ class DropReport:
         first = ", ".join(f"row {r} ({why})" for r, why in self.dropped[:5])
         more = f" and {len(self.dropped) - 5} more" if len(self.dropped) > 5 else ""
         kinds = "; ".join(f"{n}× {k}" for k, n in sorted(by_reason.items()))
-        return f"{self.source}: dropped {len(self.dropped)} of {self.rows_in} rows [{kinds}]: {first}{more}"
+        return f"{self.source}: dropped {len(self.dropped)} of {self.rows_in} {rows} [{kinds}]: {first}{more}"
 
     def write(self, path: str | Path) -> Path:
         out = Path(path)

@@ -8,6 +8,7 @@ from typing import Any
 from trl import DPOConfig
 
 from inspo_plugin.options import InSPOOptions, OptionError
+from inspo_plugin.trl.parity import check_dpo_options
 
 
 @dataclass
@@ -16,7 +17,8 @@ class InSPOConfig(InSPOOptions, DPOConfig):  # type: ignore[misc]  # loss_type: 
 
     ``beta`` and ``label_smoothing`` are shared with DPO and keep their DPO meaning; ``loss_type``
     names one InSPO objective. ``max_length`` bounds each reflective sequence (prompt + both answers
-    + bridge), so it should be about prompt + 2 × answer length.
+    + bridge), so it should be about prompt + 2 × answer length. Every other ``DPOConfig`` option is
+    honoured or, when set, refused: :data:`~inspo_plugin.trl.parity.DPO_OPTIONS`.
     """
 
     def __post_init__(self) -> None:
@@ -25,6 +27,7 @@ class InSPOConfig(InSPOOptions, DPOConfig):  # type: ignore[misc]  # loss_type: 
                 raise OptionError(f"loss_type: InSPO takes one loss type, got {self.loss_type}")
             self.loss_type = self.loss_type[0]
         InSPOOptions.validate(self)  # with the option names the user wrote, before TRL's checks
+        check_dpo_options(self)  # every DPO option is honoured or refused (see trl/parity.py)
         DPOConfig.__post_init__(self)  # TRL stores loss_type as a one-element list
 
     def inspo_options(self) -> InSPOOptions:

@@ -4,11 +4,18 @@ What changes against DPO, and nothing else:
 
 - dataset preparation: TRL's own tokenisation, then the reflective layout
   (:func:`~inspo_plugin.core.layout.layout_row`: truncation policy, bridges, sequences A and B with
-  segment labels, double-BOS removal); every dropped row is counted and reported;
+  segment labels, double-BOS removal); every dropped row is counted and reported. Datasets TRL
+  accepts are accepted: an implicit prompt (no ``prompt`` column) is extracted with TRL's
+  ``extract_prompt``, and a streaming ``IterableDataset`` is prepared lazily, its dropped rows counted
+  as they are read (:mod:`inspo_plugin.trl.streaming`);
 - collator: TRL's own preference collator for the plain DPO pairs (what the reference scores,
   exactly as in DPO) plus the padded reflective sequences ``[A; B]``;
 - loss: one policy forward over ``[A; B]`` yields the four policy log-probs; the reference log-probs
-  come from TRL's machinery (separate model, PEFT adapter disabled, or precomputed columns).
+  come from TRL's machinery (separate model, PEFT adapter disabled, or precomputed columns);
+- evaluation: ``compute_metrics`` receives per-pair InSPO values, not logits (see :class:`InSPOTrainer`).
+
+The trainer takes ``DPOTrainer``'s arguments, in its order, with its defaults (a model path, no
+``processing_class``, no ``args``).
 
 The options come from the training arguments' ``inspo_options()``: :class:`InSPOConfig` here, the
 Axolotl training-args mix-in in :mod:`inspo_plugin.axolotl`.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +35,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from datasets import Dataset, IterableDataset
+from transformers import TrainingArguments
 from trl import DPOTrainer
+from trl.data_utils import extract_prompt
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from inspo_plugin.core.collator import DataCollatorForReflectivePreference
@@ -39,11 +49,25 @@ from inspo_plugin.core.layout import (
     SOURCE_COLUMN,
     layout_row,
 )
-from inspo_plugin.core.logprobs import reflective_forward, split_policy_logps
+from inspo_plugin.core.logprobs import reflective_forward, segment_logps, split_policy_logps, token_logps
 from inspo_plugin.core.objectives import ReferenceLogps, inspo_loss
-from inspo_plugin.core.rows import DropReport, InvalidPreferenceRow, validate_trl_row
+from inspo_plugin.core.rows import (
+    DropReport,
+    InvalidPreferenceRow,
+    check_implicit_prompt_row,
+    validate_trl_row,
+)
 from inspo_plugin.core.sequences import ReflectionFormat, RowTooLong, make_reflection_format
 from inspo_plugin.options import InSPOOptions
+from inspo_plugin.trl.parity import check_dpo_options
+from inspo_plugin.trl.streaming import (
+    POSITION_COLUMN,
+    DropReportCallback,
+    StreamingDrops,
+    check_streaming_workers,
+    invalid_row_error,
+    reason_with_source,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +76,17 @@ if TYPE_CHECKING:
     _TrainerBase = DPOTrainer
 else:
     _TrainerBase = object
+
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "margin_uncond",
+    "margin_cond",
+    "logps_chosen",
+    "logps_rejected",
+    "logps_chosen_cond",
+    "logps_rejected_cond",
+)
+"""The columns of the per-pair predictions ``compute_metrics`` receives (the ``inspo/<name>`` metrics)."""
 
 
 def inspo_options_of(args: Any) -> InSPOOptions:
@@ -90,17 +125,22 @@ class InSPOTrainerMixin(_TrainerBase):
     # -- construction -------------------------------------------------------------------------
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        training_args = kwargs.get("args")
-        self.inspo = inspo_options_of(training_args)
-        tokenizer = kwargs.get("processing_class")
-        tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
-        if tokenizer is None:
-            raise ValueError("InSPOTrainer needs processing_class (a tokenizer with a chat template)")
-        if kwargs.get("data_collator") is None:
+        # DPOTrainer's arguments, by name, whichever way they were passed (TRL's conventions).
+        call = _bind_dpo_arguments(args, kwargs)
+        if call.get("args") is None:
+            call["args"] = _default_config(call["model"])
+        self.inspo = inspo_options_of(call["args"])
+        # Every DPO option is honoured or refused, also when the options come from Axolotl's arguments.
+        check_dpo_options(call["args"], reference=self.inspo.reference)
+        if call.get("processing_class") is None:
+            call["processing_class"] = _load_processing_class(call["model"], call["args"])
+        processing_class = call["processing_class"]
+        tokenizer = getattr(processing_class, "tokenizer", processing_class)
+        if call.get("data_collator") is None:
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
-            multiple = getattr(training_args, "pad_to_multiple_of", None)
-            kwargs["data_collator"] = DataCollatorForInSPO(
+            multiple = getattr(call["args"], "pad_to_multiple_of", None)
+            call["data_collator"] = DataCollatorForInSPO(
                 plain=DataCollatorForPreference(
                     pad_token_id=tokenizer.pad_token_id, pad_to_multiple_of=multiple
                 ),
@@ -110,9 +150,13 @@ class InSPOTrainerMixin(_TrainerBase):
             tokenizer, self.inspo.template, self.inspo.reflection_prompt
         )
         self.drop_reports = {}
-        super().__init__(*args, **kwargs)
+        super().__init__(**call)
         if getattr(self.args, "use_liger_kernel", False):
             raise ValueError("InSPOTrainer does not support use_liger_kernel (the chunked DPO path)")
+        # Streaming datasets report their dropped rows as they are read (see inspo_plugin.trl.streaming).
+        self.add_callback(
+            DropReportCallback(self.drop_reports, lambda report: self._report(report, self.args))
+        )
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -124,28 +168,24 @@ class InSPOTrainerMixin(_TrainerBase):
 
     def _prepare_dataset(
         self, dataset: Dataset | IterableDataset, processing_class: Any, args: Any, dataset_name: str
-    ) -> Dataset:
-        if isinstance(dataset, IterableDataset):
-            raise ValueError("InSPOTrainer needs a map-style Dataset (rows are counted and reported)")
-        if LAYOUT_COLUMNS[0] in dataset.column_names:
+    ) -> Dataset | IterableDataset:
+        columns = _column_names(dataset)
+        if LAYOUT_COLUMNS[0] in columns:
             return dataset  # already prepared
+        streaming = isinstance(dataset, IterableDataset)
+        if streaming:
+            check_streaming_workers(args, dataset_name)
         tokenizer = getattr(processing_class, "tokenizer", processing_class)
-        report = DropReport(source=dataset_name, rows_in=len(dataset))
+        rows_in = 0 if isinstance(dataset, IterableDataset) else len(dataset)
+        report = DropReport(source=dataset_name, rows_in=rows_in, streaming=streaming)
+        self.drop_reports[dataset_name] = report
         num_proc = getattr(args, "dataset_num_proc", None)
 
-        # 1. Validate rows (or take the verdict of a dataset strategy that already did).
-        if ROW_COLUMN not in dataset.column_names:
-            dataset = dataset.map(lambda _, i: {ROW_COLUMN: i}, with_indices=True, num_proc=num_proc)
-        if MESSAGES_COLUMN in dataset.column_names:
-            dataset = _use_normalised_messages(dataset, num_proc)
-        if DROP_COLUMN not in dataset.column_names:
-            dataset = dataset.map(
-                _validation_verdict,
-                fn_kwargs={"source": dataset_name},
-                num_proc=num_proc,
-                desc=f"Checking {dataset_name} rows",
-            )
-        dataset = self._drop_flagged(dataset, report, self.inspo.on_invalid_row, raise_reasons=True)
+        # 1. Validate rows (or take the verdict of a dataset strategy that already did); without a
+        #    prompt column, extract the prompt that chosen and rejected share, with TRL's function.
+        dataset = _checked_rows(dataset, columns, dataset_name, num_proc)
+        dataset = self._drop_rows(dataset, report, self.inspo.on_invalid_row == "error", first_stage=True)
+        self._require_rows(dataset, report, args)  # before TRL reads the first row
 
         # 2. TRL's own tokenisation, without its silent filter of over-long prompts.
         trl_args = copy.copy(args)
@@ -160,18 +200,23 @@ class InSPOTrainerMixin(_TrainerBase):
                 "max_length": args.max_length,
                 "bos": tokenizer.bos_token_id,
             },
-            num_proc=num_proc,
-            desc=f"Building reflective sequences for {dataset_name}",
+            **_map_kwargs(dataset, num_proc, f"Building reflective sequences for {dataset_name}"),
         )
-        dataset = self._drop_flagged(dataset, report, "skip", raise_reasons=False)
-        self._report(report, args)
-        if len(dataset) == 0:
-            raise ValueError(
-                f"InSPO: no {dataset_name} rows left after dropping {len(report.dropped)}: {report.summary()}"
-            )
+        dataset = self._drop_rows(dataset, report, raise_invalid=False, first_stage=False)
+        self._require_rows(dataset, report, args)
+        if not streaming:  # a stream's report grows as it is read: DropReportCallback publishes it
+            self._report(report, args)
         return dataset
 
-    def _drop_flagged(self, dataset: Dataset, report: DropReport, mode: str, raise_reasons: bool) -> Dataset:
+    def _drop_rows(
+        self, dataset: Dataset | IterableDataset, report: DropReport, raise_invalid: bool, first_stage: bool
+    ) -> Dataset | IterableDataset:
+        """Drop the flagged rows into the report: at once from a Dataset, as they stream past otherwise."""
+        if isinstance(dataset, IterableDataset):
+            return dataset.filter(StreamingDrops(report, raise_invalid, counts_rows=first_stage))
+        return self._drop_flagged(dataset, report, raise_invalid)
+
+    def _drop_flagged(self, dataset: Dataset, report: DropReport, raise_invalid: bool) -> Dataset:
         reasons = dataset[DROP_COLUMN]
         flagged = [i for i, r in enumerate(reasons) if r]
         if not flagged:
@@ -179,20 +224,24 @@ class InSPOTrainerMixin(_TrainerBase):
         rows = dataset[ROW_COLUMN]
         sources = dataset[SOURCE_COLUMN] if SOURCE_COLUMN in dataset.column_names else None
         invalid = [i for i in flagged if reasons[i].startswith("invalid:")]
-        if mode == "error" and raise_reasons and invalid:
-            first = reasons[invalid[0]].removeprefix("invalid: ")
-            raise ValueError(
-                f"{first} ({len(invalid)} invalid rows in total; set on_invalid_row: skip to drop and "
-                "report them instead)"
-            )
+        if raise_invalid and invalid:
+            raise invalid_row_error(reasons[invalid[0]], f"{len(invalid)} invalid rows in total")
         for i in flagged:
-            reason = reasons[i]
-            if sources is not None and sources[i] not in reason:
-                kind, _, detail = reason.partition(": ")
-                reason = f"{kind}: {sources[i]}: {detail}"
-            report.add(rows[i], reason)
+            report.add(rows[i], reason_with_source(reasons[i], sources[i] if sources is not None else None))
         keep = sorted(set(range(len(dataset))) - set(flagged))
         return dataset.select(keep)
+
+    def _require_rows(self, dataset: Dataset | IterableDataset, report: DropReport, args: Any) -> None:
+        """Fail with the drop report when no row is left (TRL would stop at its first read, unexplained)."""
+        if isinstance(dataset, IterableDataset):
+            empty = next(iter(dataset), None) is None  # reads up to the first kept row
+        else:
+            empty = len(dataset) == 0
+        if empty:
+            self._report(report, args)
+            raise ValueError(
+                f"InSPO: no {report.source} rows left after dropping {len(report.dropped)}: {report.summary()}"
+            )
 
     def _report(self, report: DropReport, args: Any) -> None:
         self.drop_reports[report.source] = report
@@ -204,6 +253,42 @@ class InSPOTrainerMixin(_TrainerBase):
         if output_dir:
             path = report.write(Path(output_dir) / f"inspo_dropped_rows_{report.source}.jsonl")
             logger.warning("InSPO: the full list of dropped %s rows is in %s", report.source, path)
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def prediction_step(
+        self,
+        model: Any,
+        inputs: dict[str, Any],
+        prediction_loss_only: bool,
+        ignore_keys: list[str] | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """The loss and, for ``compute_metrics``, per pair the :data:`PREDICTION_COLUMNS` (``[B, 6]``).
+
+        DPO's ``prediction_step`` hands ``compute_metrics`` the model's logits with ``input_ids`` as
+        labels; InSPO's logits are those of the reflective sequences ``[A; B]``, which line up with
+        no labels, so ``compute_metrics`` gets the InSPO payload and zeros ``[B]`` as labels instead.
+        """
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            if prediction_loss_only:
+                return self.compute_loss(model, inputs, return_outputs=False).detach(), None, None
+            loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
+            predictions = self._prediction_payload(model, inputs, outputs.logits)
+        labels = torch.zeros(len(predictions), dtype=torch.long, device=predictions.device)
+        return loss.detach(), predictions, labels
+
+    def _prediction_payload(self, model: Any, inputs: dict[str, Any], logits: torch.Tensor) -> torch.Tensor:
+        """``[B, 6]`` float32, the :data:`PREDICTION_COLUMNS` of each pair, as the logged metrics.
+
+        The policy log-probs come from the loss's own logits (no second policy forward); the
+        reference log-probs are computed once more (read from the batch when precomputed).
+        """
+        seg = segment_logps(token_logps(logits, inputs["inspo_input_ids"]), inputs["inspo_segment_ids"])
+        policy, chosen_len, rejected_len = split_policy_logps(seg)
+        reference = self._reference_logps(model, inputs)
+        metrics = inspo_loss(policy, reference, chosen_len, rejected_len, self.inspo).metrics
+        return torch.stack([metrics[f"inspo/{name}"] for name in PREDICTION_COLUMNS], dim=-1).float()
 
     # -- reference ----------------------------------------------------------------------------
 
@@ -253,20 +338,122 @@ class InSPOTrainerMixin(_TrainerBase):
         mode = "train" if model.training else "eval"
         reference = self._reference_logps(model, inputs)
 
-        seg, outputs = reflective_forward(model, inputs)
+        # MoE: as TRL's DPO, ask the policy forward for router logits so it returns `aux_loss`.
+        aux_loss_enabled = getattr(self, "aux_loss_enabled", False)
+        extra = {"output_router_logits": True} if aux_loss_enabled else None
+        seg, outputs = reflective_forward(model, inputs, extra)
         policy, chosen_len, rejected_len = split_policy_logps(seg)
         result = inspo_loss(policy, reference, chosen_len, rejected_len, self.inspo)
         loss = result.losses.mean()
-        if getattr(self, "aux_loss_enabled", False) and getattr(outputs, "aux_loss", None) is not None:
-            loss = loss + self.router_aux_loss_coef * outputs.aux_loss
 
         gather: Callable[[torch.Tensor], torch.Tensor] = self.accelerator.gather_for_metrics
+        if aux_loss_enabled:  # loss + c · L_balance, metric `aux_loss`: exactly TRL's DPO
+            loss = loss + self.router_aux_loss_coef * outputs.aux_loss
+            self._metrics[mode]["aux_loss"].append(gather(outputs.aux_loss).float().mean().item())
         for name, values in result.metrics.items():
             self._metrics[mode][name].append(gather(values).float().mean().item())
         return (loss, outputs) if return_outputs else loss
 
 
-def _use_normalised_messages(dataset: Dataset, num_proc: int | None) -> Dataset:
+# -- construction helpers -----------------------------------------------------------------------
+
+_DPO_INIT = inspect.signature(DPOTrainer.__init__)
+
+
+def _bind_dpo_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The trainer's arguments by name, bound positionally as ``DPOTrainer.__init__`` binds them.
+
+    The mix-in must read ``args`` and ``processing_class`` however the caller passed them. Keywords
+    that ``DPOTrainer`` does not take (a subclass's own, such as Axolotl's ``dataset_tags``) pass on.
+    """
+    known = {k: v for k, v in kwargs.items() if k in _DPO_INIT.parameters}
+    extra = {k: v for k, v in kwargs.items() if k not in _DPO_INIT.parameters}
+    bound = _DPO_INIT.bind(None, *args, **known)  # raises TypeError as DPOTrainer would
+    call = {k: v for k, v in bound.arguments.items() if k != "self"}
+    if isinstance(call.get("ref_model"), TrainingArguments):
+        kind = type(call["ref_model"]).__name__
+        raise TypeError(
+            "InSPOTrainer takes DPOTrainer's arguments in DPOTrainer's order (model, ref_model, args, "
+            f"data_collator, train_dataset, ...): the second positional argument is a {kind}, not a "
+            "reference model; pass it as args=..."
+        )
+    return {**call, **extra}
+
+
+def _default_config(model: Any) -> Any:
+    """The training arguments TRL makes when none are given, as an ``InSPOConfig`` (``<model>-InSPO``)."""
+    from trl.trainer.utils import get_config_model_id
+
+    from inspo_plugin.trl.config import InSPOConfig
+
+    name = model if isinstance(model, str) else get_config_model_id(model.config)
+    return InSPOConfig(output_dir=f"{name.split('/')[-1]}-InSPO")
+
+
+def _load_processing_class(model: Any, args: Any) -> Any:
+    """The processing class TRL loads when none is given: ``AutoProcessor`` of the model's id or path.
+
+    TRL loads it inside ``DPOTrainer.__init__``; the mix-in needs the tokenizer earlier (collator,
+    bridges), so it loads it the same way and passes it on.
+    """
+    from transformers import AutoProcessor
+    from trl.trainer.utils import get_config_model_id
+
+    if isinstance(model, str):
+        model_id, revision = model, (args.model_init_kwargs or {}).get("revision")
+    else:
+        model_id, revision = get_config_model_id(model.config), None
+    return AutoProcessor.from_pretrained(
+        model_id, revision=revision, trust_remote_code=args.trust_remote_code
+    )
+
+
+# -- dataset helpers ------------------------------------------------------------------------------
+
+
+def _column_names(dataset: Dataset | IterableDataset) -> list[str]:
+    """The columns; a stream of unknown features shows them in its first row (where TRL looks too)."""
+    if dataset.column_names is not None:
+        return list(dataset.column_names)
+    first = next(iter(dataset), None)
+    return list(first) if first is not None else []
+
+
+def _map_kwargs(dataset: Dataset | IterableDataset, num_proc: int | None, desc: str) -> dict[str, Any]:
+    """``map``'s worker count and progress label; an ``IterableDataset`` maps lazily and takes neither."""
+    return {} if isinstance(dataset, IterableDataset) else {"num_proc": num_proc, "desc": desc}
+
+
+def _checked_rows(
+    dataset: Dataset | IterableDataset, columns: list[str], source: str, num_proc: int | None
+) -> Dataset | IterableDataset:
+    """Number the rows and give each a verdict (:data:`DROP_COLUMN`), unless a dataset strategy did.
+
+    A stream also numbers its positions (:data:`POSITION_COLUMN`), by which its drops are counted once.
+    """
+    if isinstance(dataset, IterableDataset):
+        numbered = ROW_COLUMN in columns
+        dataset = dataset.map(
+            lambda _, i: {POSITION_COLUMN: i} if numbered else {POSITION_COLUMN: i, ROW_COLUMN: i},
+            with_indices=True,
+        )
+    elif ROW_COLUMN not in columns:
+        dataset = dataset.map(lambda _, i: {ROW_COLUMN: i}, with_indices=True, num_proc=num_proc)
+    if MESSAGES_COLUMN in columns:
+        dataset = _use_normalised_messages(dataset, columns, num_proc)
+    if DROP_COLUMN not in columns:
+        implicit_prompt = "prompt" not in columns and MESSAGES_COLUMN not in columns
+        dataset = dataset.map(
+            _validation_verdict,
+            fn_kwargs={"source": source, "implicit_prompt": implicit_prompt},
+            **_map_kwargs(dataset, num_proc, f"Checking {source} rows"),
+        )
+    return dataset
+
+
+def _use_normalised_messages(
+    dataset: Dataset | IterableDataset, columns: list[str], num_proc: int | None
+) -> Dataset | IterableDataset:
     """Swap in the conversational rows a dataset strategy stored as JSON (TRL renders them itself)."""
 
     def unpack(row: dict[str, Any]) -> dict[str, Any]:
@@ -283,21 +470,33 @@ def _use_normalised_messages(dataset: Dataset, num_proc: int | None) -> Dataset:
         }
 
     # New column names first: datasets keeps a column's old type for a same-named output.
-    dataset = dataset.map(unpack, num_proc=num_proc, desc="Reading normalised rows")
-    dataset = dataset.remove_columns(
-        [c for c in ("prompt", "chosen", "rejected") if c in dataset.column_names]
-    )
+    dataset = dataset.map(unpack, **_map_kwargs(dataset, num_proc, "Reading normalised rows"))
+    dataset = dataset.remove_columns([c for c in ("prompt", "chosen", "rejected") if c in columns])
     return dataset.rename_columns(
         {"inspo_prompt": "prompt", "inspo_chosen": "chosen", "inspo_rejected": "rejected"}
     )
 
 
-def _validation_verdict(row: dict[str, Any], source: str) -> dict[str, str]:
+def _validation_verdict(row: dict[str, Any], source: str, implicit_prompt: bool = False) -> dict[str, Any]:
+    """Why the row cannot be trained on (``invalid: <source>: row <i>, field <f>: ...``), or ``""``.
+
+    With ``implicit_prompt`` (no ``prompt`` column) the prompt is first extracted as TRL's
+    ``DPOTrainer`` does, with TRL's ``extract_prompt``, and the row's ``prompt``/``chosen``/``rejected``
+    are replaced by the result; a row that cannot be split keeps its ``chosen`` as a placeholder prompt
+    of the column's type and is dropped before tokenisation.
+    """
+    index = row[ROW_COLUMN]
     try:
-        validate_trl_row(row, index=row[ROW_COLUMN], source=source)
+        if not implicit_prompt:
+            validate_trl_row(row, index=index, source=source)
+            return {DROP_COLUMN: ""}
+        check_implicit_prompt_row(row, index=index, source=source)
+        extracted = extract_prompt({"chosen": row["chosen"], "rejected": row["rejected"]})
+        validate_trl_row(extracted, index=index, source=source, implicit_prompt=True)
+        return {**extracted, DROP_COLUMN: ""}
     except InvalidPreferenceRow as err:
-        return {DROP_COLUMN: f"invalid: {err}"}
-    return {DROP_COLUMN: ""}
+        verdict: dict[str, Any] = {DROP_COLUMN: f"invalid: {err}"}
+        return {"prompt": row.get("chosen"), **verdict} if implicit_prompt else verdict
 
 
 def _reflective_layout(
@@ -318,4 +517,36 @@ class InSPOTrainer(InSPOTrainerMixin, DPOTrainer):
         trainer = InSPOTrainer(model=model, args=InSPOConfig(output_dir="out", loss_type="sigmoid"),
                                train_dataset=ds, processing_class=tokenizer)
         trainer.train()
+
+    The arguments are ``DPOTrainer``'s, positionally in its order ``(model, ref_model, args,
+    data_collator, train_dataset, eval_dataset, processing_class, ...)``; ``model`` may be a path or
+    hub id, and an omitted ``processing_class`` is loaded from it as TRL does.
+
+    Data: TRL's shapes (strings or conversations, an explicit ``prompt`` or one implicit in
+    ``chosen``/``rejected``), as a ``Dataset`` or a streaming ``IterableDataset`` (then with
+    ``max_steps`` and ``dataloader_num_workers=0``). Rows that cannot be used raise an error naming
+    source, row and field, or with ``on_invalid_row="skip"`` are dropped and listed in
+    ``drop_reports`` and ``<output_dir>/inspo_dropped_rows_<dataset>.jsonl`` (for a stream: at each
+    log step, after each evaluation and at the end of training, with the rows read so far).
+
+    ``compute_metrics`` receives an ``EvalPrediction`` whose ``predictions`` are ``[N, 6]`` float32,
+    one row per pair, the columns being :data:`PREDICTION_COLUMNS`:
+
+    ====  ======================  =====================================================
+    col   name                    value (log-prob units, summed over the answer tokens)
+    ====  ======================  =====================================================
+    0     ``margin_uncond``       (log π(y_w|x) − r_w) − (log π(y_l|x) − r_l), the deployed policy
+    1     ``margin_cond``         (log π(y_w|x,y_l) − r_w) − (log π(y_l|x,y_w) − r_l)
+    2     ``logps_chosen``        log π(y_w | x)
+    3     ``logps_rejected``      log π(y_l | x)
+    4     ``logps_chosen_cond``   log π(y_w | x, y_l)
+    5     ``logps_rejected_cond`` log π(y_l | x, y_w)
+    ====  ======================  =====================================================
+
+    with r_w, r_l the reference log-probs log π_ref(y|x) (log π_ref(y|x,y') in ``margin_cond`` with
+    ``reference="conditional"``; without a reference the margins are plain log-prob differences).
+    These are the per-pair values whose means are logged as ``eval_inspo/<name>``. ``label_ids``
+    are zeros ``[N]``: in every pair the preferred answer is answer 0, the chosen one. With
+    ``compute_metrics`` set, each evaluation batch scores the reference once more, for the margins
+    (free with precomputed reference log-probs).
     """
