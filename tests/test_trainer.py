@@ -231,9 +231,9 @@ def test_uncond_weight_also_raises_the_deployed_margin(chatml_tokenizer):
 # --- the trainer -------------------------------------------------------------------------------
 
 
-def _trainer(tmp_path, tokenizer, rows, ref=True, eval_rows=None, **config):
-    model = build_tiny_model(tokenizer, "chatml", seed=0)
-    defaults = dict(
+def tiny_config(tmp_path, **overrides) -> InSPOConfig:
+    """Training arguments for a tiny model: a few CPU steps, every step logged, nothing saved."""
+    values = dict(
         output_dir=str(tmp_path / "out"),
         per_device_train_batch_size=4,
         per_device_eval_batch_size=8,
@@ -245,15 +245,19 @@ def _trainer(tmp_path, tokenizer, rows, ref=True, eval_rows=None, **config):
         save_strategy="no",
         use_cpu=True,
         seed=0,
-        dataset_num_proc=None,
     )
-    defaults.update(config)
+    values.update(overrides)
+    return InSPOConfig(**values)
+
+
+def _trainer(tmp_path, tokenizer, rows, ref=True, eval_rows=None, **config):
+    model = build_tiny_model(tokenizer, "chatml", seed=0)
     kwargs = {}
     if ref and not config.get("precompute_ref_log_probs"):
         kwargs["ref_model"] = copy.deepcopy(model)
     return InSPOTrainer(
         model=model,
-        args=InSPOConfig(**defaults),
+        args=tiny_config(tmp_path, **{"dataset_num_proc": None, **config}),
         train_dataset=Dataset.from_list(rows),
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
         processing_class=tokenizer,

@@ -20,24 +20,7 @@ from inspo_plugin import InSPOConfig, InSPOTrainer
 from inspo_plugin.models.tiny import build_tiny_model
 from inspo_plugin.trl.trainer import PREDICTION_COLUMNS
 from tests.test_trainer import lowercase_task
-
-
-def _config(tmp_path, **overrides) -> InSPOConfig:
-    values = dict(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        per_device_eval_batch_size=8,
-        max_steps=2,
-        logging_steps=1,
-        report_to=[],
-        learning_rate=5e-3,
-        max_length=512,
-        save_strategy="no",
-        use_cpu=True,
-        seed=0,
-    )
-    values.update(overrides)
-    return InSPOConfig(**values)
+from tests.test_trainer import tiny_config as _config
 
 
 def _build(tmp_path, tokenizer, train, eval_dataset=None, compute_metrics=None, **config):
