@@ -21,6 +21,7 @@ Every problem names the source, the row and the field; a caller either raises it
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -249,8 +250,9 @@ class DropReport:
     """Rows are counted as they stream past: ``rows_in`` is the number read so far."""
 
     def add(self, row: int, reason: str) -> None:
-        self.dropped.append((row, reason))
-        self.dropped.sort(key=lambda item: item[0])  # rows arrive in (possibly shuffled) dataset order
+        # Rows arrive in (possibly shuffled) dataset order; keep the list in row order, one insertion
+        # each (after equal rows, as a stable sort would put them), not a sort per added row.
+        bisect.insort(self.dropped, (row, reason), key=lambda item: item[0])
 
     def summary(self) -> str:
         rows = "rows read so far" if self.streaming else "rows"

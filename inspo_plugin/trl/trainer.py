@@ -300,15 +300,14 @@ class InSPOTrainerMixin(_TrainerBase):
         conditional = self.inspo.reference == "conditional"
         if not self.inspo.needs_reference and "ref_chosen_logps" not in inputs:
             return None
+        ref_model = self.ref_model if self.ref_model is not None else self.model
         if "ref_chosen_logps" in inputs:
             chosen, rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
         else:
-            ref_model = self.ref_model if self.ref_model is not None else self.model
             chosen, rejected = self._compute_ref_log_probs(ref_model, inputs)
         if not conditional:
             return ReferenceLogps(chosen=chosen, rejected=rejected)
         with torch.no_grad(), self._reference_context():
-            ref_model = self.ref_model if self.ref_model is not None else self.model
             seg, _ = reflective_forward(ref_model, inputs)
             ref_cond, _, _ = split_policy_logps(seg)
         return ReferenceLogps(chosen, rejected, ref_cond.chosen_cond, ref_cond.rejected_cond)
@@ -382,12 +381,16 @@ def _bind_dpo_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
 
 def _default_config(model: Any) -> Any:
     """The training arguments TRL makes when none are given, as an ``InSPOConfig`` (``<model>-InSPO``)."""
-    from trl.trainer.utils import get_config_model_id
-
     from inspo_plugin.trl.config import InSPOConfig
 
-    name = model if isinstance(model, str) else get_config_model_id(model.config)
-    return InSPOConfig(output_dir=f"{name.split('/')[-1]}-InSPO")
+    return InSPOConfig(output_dir=f"{_model_id(model).split('/')[-1]}-InSPO")
+
+
+def _model_id(model: Any) -> str:
+    """The model's Hub id or local path, as TRL names it (a path given as ``model``, or its config's)."""
+    from trl.trainer.utils import get_config_model_id
+
+    return model if isinstance(model, str) else str(get_config_model_id(model.config))
 
 
 def _load_processing_class(model: Any, args: Any) -> Any:
@@ -397,14 +400,10 @@ def _load_processing_class(model: Any, args: Any) -> Any:
     bridges), so it loads it the same way and passes it on.
     """
     from transformers import AutoProcessor
-    from trl.trainer.utils import get_config_model_id
 
-    if isinstance(model, str):
-        model_id, revision = model, (args.model_init_kwargs or {}).get("revision")
-    else:
-        model_id, revision = get_config_model_id(model.config), None
+    revision = (args.model_init_kwargs or {}).get("revision") if isinstance(model, str) else None
     return AutoProcessor.from_pretrained(
-        model_id, revision=revision, trust_remote_code=args.trust_remote_code
+        _model_id(model), revision=revision, trust_remote_code=args.trust_remote_code
     )
 
 
