@@ -33,6 +33,9 @@ from inspo_plugin.core.objectives import OBJECTIVES, REFERENCE_MODES
 from inspo_plugin.core.rows import ON_INVALID_ROW
 from inspo_plugin.core.sequences import TEMPLATES
 
+ON_NONFINITE: tuple[str, ...] = ("stop", "skip")
+"""What a training step with a non-finite loss or gradient does (option ``on_nonfinite``)."""
+
 
 @dataclass(frozen=True)
 class Range:
@@ -131,6 +134,13 @@ class InSPOOptions:
         "What an unusable row does: error stops at the first one (naming file, row and field); "
         "skip drops it, counts it and lists it in the dropped-rows report.",
         choices=ON_INVALID_ROW,
+    )
+    on_nonfinite: str = option(
+        "stop",
+        "What a training step whose loss or gradients hold a NaN or Inf does: stop ends the run with an "
+        "error naming the step and the rows of its batch; skip logs it the same way and leaves the "
+        "weights and the optimizer state as they were before that step.",
+        choices=ON_NONFINITE,
     )
 
     def __post_init__(self) -> None:

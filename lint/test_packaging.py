@@ -261,22 +261,144 @@ def _extras(text: str) -> set[frozenset[str]]:
     }
 
 
+# Extras of the README's GPU install line that an image's base already ships, and the module whose
+# import in the image's install step proves it: axolotl's docker/Dockerfile-uv installs axolotl with its
+# `deepspeed` extra, so the images on axolotlai/axolotl(-cloud) must not build DeepSpeed again.
+BASE_SHIPS: dict[str, dict[str, str]] = {
+    "Dockerfile": {"deepspeed": "deepspeed"},
+    "Dockerfile.cloud": {"deepspeed": "deepspeed"},
+}
+
+
+def _run_text(parser: DockerfileParser) -> str:
+    """The final stage's RUN commands with ${ARG} defaults filled in."""
+    runs = [ins["value"] for ins in final_stage(parser) if ins["instruction"] == "RUN"]
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: parser.args.get(m[1] or m[2], m[0]), "\n".join(runs))
+
+
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_image_installs_the_readme_gpu_extras(dockerfile: Path) -> None:
     sections = re.split(r"^#{2,6} ", (ROOT / "README.md").read_text(), flags=re.MULTILINE)
     gpu = {e for s in sections if "GPU" in s.split("\n", 1)[0] for e in _extras(s)}
     assert len(gpu) == 1, f"README.md: expected one `pip install '.[...]'` under a GPU heading, got {gpu}"
-    parser = parse_dockerfile(dockerfile.read_text())
-    runs = [ins["value"] for ins in final_stage(parser) if ins["instruction"] == "RUN"]
-    expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: parser.args.get(m[1] or m[2], m[0]), "\n".join(runs))
-    assert _extras(expanded) == gpu, f"{dockerfile.name} installs {_extras(expanded)}, README.md {gpu}"
+    run = _run_text(parse_dockerfile(dockerfile.read_text()))
+    shipped = BASE_SHIPS.get(dockerfile.name, {})
+    expected = {frozenset(e - set(shipped)) for e in gpu}
+    assert _extras(run) == expected, f"{dockerfile.name} installs {_extras(run)}, expected {expected}"
+    for module in shipped.values():  # the build fails if the base stops shipping it
+        assert re.search(rf"python.*-c\s+'import [\w, ]*\b{module}\b", run), (
+            f"{dockerfile.name}: the install step does not import {module}, which the base should ship"
+        )
+
+
+def _axolotl_base(dockerfile: Path) -> tuple[str, str]:
+    args = parse_dockerfile(dockerfile.read_text()).args
+    return args["AXOLOTL_IMAGE"], args["AXOLOTL_TAG"]
+
+
+def test_axolotl_images_share_one_base_tag_matching_the_pin_and_the_readme() -> None:
+    """docker/Dockerfile and Dockerfile.cloud: the same Axolotl tag, of the axolotl version pyproject pins
+    (any other version in the base would be replaced by the PyPI wheel), and the README names it."""
+    bases = {name: _axolotl_base(ROOT / "docker" / name) for name in BASE_SHIPS}
+    assert bases["Dockerfile"][0] == "axolotlai/axolotl"
+    assert bases["Dockerfile.cloud"][0] == "axolotlai/axolotl-cloud"
+    tags = {tag for _, tag in bases.values()}
+    assert len(tags) == 1, f"the Axolotl images use different tags: {bases}"
+    tag = tags.pop()
+    pin = re.search(r'"axolotl==([\d.]+)"', (ROOT / "pyproject.toml").read_text())
+    assert pin and tag.startswith(pin[1] + "-py"), f"base tag {tag} is not of axolotl=={pin and pin[1]}"
+    readme = (ROOT / "README.md").read_text()
+    for image, tag in bases.values():
+        assert f"{image}:{tag}" in readme, f"README.md does not name the base image {image}:{tag}"
+
+
+def _docker_workflow_problems(workflow: dict[str, Any]) -> list[str]:
+    """docker.yml must build every Dockerfile, and run `axolotl train` in the built image before any push."""
+    problems = []
+    for job_id, job in (workflow.get("jobs") or {}).items():
+        built = {
+            str(e.get("dockerfile"))
+            for e in ((job.get("strategy") or {}).get("matrix") or {}).get("include") or []
+        }
+        absent = sorted(
+            str(p.relative_to(ROOT)) for p in DOCKERFILES if str(p.relative_to(ROOT)) not in built
+        )
+        if absent:
+            problems.append(f"job {job_id}: does not build {absent}")
+        steps = job.get("steps") or []
+        tested = [
+            i
+            for i, st in enumerate(steps)
+            if re.search(r"\baxolotl train recipes/tiny-cpu\.yml", st.get("run", ""))
+        ]
+        pushes = [
+            i
+            for i, st in enumerate(steps)
+            if str((st.get("with") or {}).get("push", "false")).lower() != "false"
+        ]
+        inspected = [i for i, st in enumerate(steps) if "imagetools inspect" in st.get("run", "")]
+        if not tested:
+            problems.append(f"job {job_id}: no step trains recipes/tiny-cpu.yml in the built image")
+        elif pushes and min(pushes) < min(tested):
+            problems.append(f"job {job_id}: step {min(pushes)} pushes before the image is tested")
+        if not inspected or (tested and min(inspected) > min(tested)):
+            problems.append(f"job {job_id}: the base images are not checked (imagetools inspect) first")
+    return problems
+
+
+def test_docker_workflow_builds_every_image_and_tests_it_before_pushing() -> None:
+    problems = _docker_workflow_problems(load_yaml(ROOT / ".github" / "workflows" / "docker.yml"))
+    assert not problems, "docker.yml:\n  " + "\n  ".join(problems)
+
+
+# ---- the GPU smoke test: cases follow the recipes --------------------------------------------------------
+
+
+@cache
+def _gpu_smoke() -> Any:
+    """scripts/gpu_smoke.py as a module (its top level imports only the standard library and yaml)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_smoke", ROOT / "scripts" / "gpu_smoke.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_smoke_cases_take_the_recipes_gpu_settings() -> None:
+    smoke = _gpu_smoke()
+    cases = {c.name: smoke.case_settings(c, cpu=False) for c in smoke.CASES}
+    assert set(cases) == {"bf16", "zero3", "fsdp2", "lora", "qlora"}
+    assert all(c["bf16"] is True for c in cases.values())
+    assert Path(cases["zero3"]["deepspeed"]) == ROOT / "recipes" / "deepspeed" / "zero3_bf16.json"
+    assert "deepspeed" not in cases["bf16"] and "fsdp_config" not in cases["bf16"]
+    assert cases["fsdp2"]["fsdp_version"] == 2
+    assert cases["qlora"]["adapter"] == "qlora" and cases["qlora"]["load_in_4bit"] is True
+    assert cases["lora"]["adapter"] == "lora" and not cases["lora"]["load_in_4bit"]
+    acc = {n: smoke.accelerate_config(c, cpu=False) for n, c in cases.items()}
+    assert acc["zero3"]["distributed_type"] == "DEEPSPEED" and acc["bf16"]["distributed_type"] == "NO"
+    assert acc["fsdp2"]["distributed_type"] == "FSDP" and acc["fsdp2"]["fsdp_config"]["fsdp_version"] == 2
+    cpu = {c.name: smoke.case_settings(c, cpu=True) for c in smoke.CASES}
+    assert all(c["bf16"] is False and c["attn_implementation"] == "sdpa" for c in cpu.values())
+
+
+def test_gpu_smoke_metric_check_reports_a_flat_margin_and_a_nan() -> None:
+    check = _gpu_smoke().check_metrics
+    rising = [{"step": i, "loss": 0.7, "inspo/margin_cond": 0.1 * i} for i in range(1, 7)]
+    assert check(rising)["margin_cond_last"] > check(rising)["margin_cond_first"]
+    with pytest.raises(AssertionError, match="did not rise"):
+        check([{**h, "inspo/margin_cond": 0.5} for h in rising])
+    with pytest.raises(AssertionError, match="non-finite"):
+        check([*rising[:-1], {**rising[-1], "inspo/acc_cond": float("nan")}])
 
 
 # ---- the checks are live: a planted fault is reported --------------------------------------------------
 
 
 def test_there_is_something_to_check() -> None:
-    assert {p.name for p in DOCKERFILES} >= {"Dockerfile", "Dockerfile.cuda"}
+    assert {p.name for p in DOCKERFILES} >= {"Dockerfile", "Dockerfile.cloud", "Dockerfile.cuda"}
     assert {p.name for p in WORKFLOWS} >= {"ci.yml", "docker.yml", "gpu-smoke.yml", "release.yml"}
     assert RECIPES and repo_files()
 
@@ -327,3 +449,5 @@ def test_path_checks_report_a_renamed_file() -> None:
     ) == ["tests/data/gone.jsonl"]
     problems = copy_problems("FROM x\nCOPY no-such.txt ./\nCOPY .github ./github\n")
     assert len(problems) == 2 and "not in the repository" in problems[0] and ".dockerignore" in problems[1]
+    untested = {"jobs": {"i": {"steps": [{"uses": "docker/build-push-action@v6", "with": {"push": True}}]}}}
+    assert any("pushes before" in p or "no step trains" in p for p in _docker_workflow_problems(untested))

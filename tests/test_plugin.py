@@ -270,11 +270,10 @@ def test_dpo_keys_inspo_cannot_honour_are_refused_at_config_time(key, value, hin
     assert unset["rl"] == "dpo"
 
 
-def test_conditional_reference_with_precomputed_reference_is_refused():
+def test_conditional_reference_with_precomputed_reference_is_accepted():
     cfg = {**copy.deepcopy(BASE), "inspo": {"reference": "conditional"}, "precompute_ref_log_probs": True}
-    with pytest.raises(OptionError, match="reference: conditional cannot be combined with precompute"):
-        register_inspo(cfg)
-    register_inspo({**copy.deepcopy(BASE), "precompute_ref_log_probs": True})  # unconditional: fine
+    register_inspo(cfg)  # all four reference log-probs are precomputed
+    assert cfg["inspo"]["reference"] == "conditional" and cfg["rl"] == "dpo"
 
 
 def test_the_readme_names_every_refused_dpo_key():

@@ -22,7 +22,6 @@ from axolotl.integrations.base import BasePlugin
 
 from inspo_plugin import __version__
 from inspo_plugin.axolotl.args import normalized_block, refuse_dpo_keys
-from inspo_plugin.options import OptionError
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +58,17 @@ class InSPOPlugin(BasePlugin):  # type: ignore[misc]  # axolotl ships no type in
     def register(self, cfg: dict[str, Any]) -> None:
         register_inspo(cfg)
 
+    def load_datasets(self, cfg: Any, preprocess: bool = False) -> None:
+        """Check local JSON-lines files before Axolotl loads them (:mod:`inspo_plugin.axolotl.data_files`).
+
+        Returns ``None``: Axolotl then loads the datasets itself.
+        """
+        if cfg.get("inspo_enabled"):
+            from inspo_plugin.axolotl.data_files import check_data_files
+
+            check_data_files(cfg)
+        return None
+
 
 def register_inspo(cfg: dict[str, Any]) -> None:
     """Rewrite a raw Axolotl config dict for InSPO. Idempotent; a no-op for other runs.
@@ -76,11 +86,6 @@ def register_inspo(cfg: dict[str, Any]) -> None:
         return
     block = normalized_block(cfg.get("inspo"))  # fail early, before Axolotl's schema error about `rl`
     refuse_dpo_keys(cfg)
-    if block["reference"] == "conditional" and cfg.get("precompute_ref_log_probs"):
-        raise OptionError(
-            "inspo.reference: conditional cannot be combined with precompute_ref_log_probs: true (the "
-            "precomputed columns hold the unconditional reference only); drop one of the two"
-        )
     cfg["rl"] = "dpo"
     cfg["inspo_enabled"] = True
     cfg["inspo"] = block

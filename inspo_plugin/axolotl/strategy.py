@@ -19,7 +19,9 @@ import json
 from typing import Any
 
 from inspo_plugin.axolotl.args import read_block
+from inspo_plugin.axolotl.data_files import dataset_source
 from inspo_plugin.core.layout import DROP_COLUMN, MESSAGES_COLUMN, ROW_COLUMN, SOURCE_COLUMN
+from inspo_plugin.core.rawlines import RAW_ERROR_COLUMN, parse_raw_row, raw_row_error
 from inspo_plugin.core.rows import InvalidPreferenceRow, normalize_row
 
 _PLACEHOLDER = "[row dropped by InSPO]"
@@ -39,12 +41,14 @@ def load_reflective(cfg: Any, dataset_idx: int = 0, **_: Any) -> Any:
     sequence_len = _get(cfg, "sequence_len")
     datasets = _get(cfg, "datasets", []) or []
     path = _get(datasets[dataset_idx], "path", "") if dataset_idx < len(datasets) else ""
-    source = f"{path} (datasets[{dataset_idx}])" if path else f"datasets[{dataset_idx}]"
+    source = dataset_source(path, "datasets", dataset_idx)  # the user's file, also behind a readable copy
 
     def transform_fn(sample: dict[str, Any], idx: int, tokenizer: Any = None) -> dict[str, Any]:
         out: dict[str, Any] = {ROW_COLUMN: idx, SOURCE_COLUMN: source, DROP_COLUMN: ""}
         try:
-            row = normalize_row(sample, index=idx, source=source, fields=fields)
+            if sample.get(RAW_ERROR_COLUMN):  # a line of the file that could not be read (data_files)
+                raise raw_row_error(source, idx, sample[RAW_ERROR_COLUMN])
+            row = normalize_row(parse_raw_row(sample), index=idx, source=source, fields=fields)
         except InvalidPreferenceRow as err:
             if on_invalid == "error":
                 raise ValueError(

@@ -8,6 +8,7 @@ from here.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 
@@ -19,4 +20,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     for command in (preview, evaluate, demo, tiny_model):
         command.add_parser(sub)
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ModuleNotFoundError as err:
+        extra = EXTRA_OF_MODULE.get((err.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"error: `{args.command}` needs {err.name}, which is not installed: "
+            f'pip install "inspo-plugin[{extra}]"',
+            file=sys.stderr,
+        )
+        return 2
+
+
+EXTRA_OF_MODULE = {
+    "trl": "trl",
+    "transformers": "trl",
+    "datasets": "trl",
+    "tokenizers": "trl",
+    "accelerate": "trl",
+    "axolotl": "axolotl",
+    "gguf": "demo",
+}
+"""A missing top-level module → the extra of ``inspo-plugin`` that installs it."""

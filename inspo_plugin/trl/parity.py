@@ -1,8 +1,9 @@
 """Every option ``DPOConfig`` adds to ``TrainingArguments``: honoured by InSPO, or refused when set.
 
-``InSPOConfig`` inherits all of TRL 1.14's ``DPOConfig`` fields. :data:`DPO_OPTIONS` says, for each
-one, what it does in an InSPO run (:class:`Honoured`) or why InSPO cannot honour it
-(:class:`Refused`); a refused field set to anything but ``DPOConfig``'s default is an
+``InSPOConfig`` inherits all of ``DPOConfig``'s fields (the same set in TRL 1.14, 1.15 and 1.16;
+1.16 changes only ``pad_to_multiple_of``'s default). :data:`DPO_OPTIONS` says, for each one, what it
+does in an InSPO run (:class:`Honoured`) or why InSPO cannot honour it (:class:`Refused`); a refused
+field set to anything but ``DPOConfig``'s default (of the installed TRL) is an
 :class:`~inspo_plugin.options.OptionError` naming it, so no DPO option is silently ignored.
 
 "Honoured" means it acts in the InSPO code path, which is TRL's ``DPOTrainer`` with
@@ -60,11 +61,17 @@ DPO_OPTIONS: dict[str, Honoured | Refused] = {
         "TRL's keep_end (deprecated) is not implemented"
     ),
     "padding_free": Refused(
-        "the [A; B] batch is padded; TRL 1.14 itself disables padding_free and falls back to padding"
+        "the [A; B] batch is padded; TRL (1.14 to 1.16) itself disables padding_free and falls back to "
+        "padding"
     ),
-    "pad_to_multiple_of": Honoured("pads the plain pairs and the reflective [A; B] batch to a multiple"),
+    "pad_to_multiple_of": Honoured(
+        "pads the plain pairs and the reflective [A; B] batch to a multiple; TRL 1.16's default 'auto' "
+        "is resolved by DPOConfig (128 on Neuron, no padding elsewhere)"
+    ),
     "precompute_ref_log_probs": Honoured(
-        "log π_ref(y|x) precomputed once by TRL's loop (the unconditional reference only)"
+        "every reference log-prob the objective reads, precomputed before training: log π_ref(y|x) by "
+        "TRL's loop; with reference: conditional also log π_ref(y|x,y') from the reflective sequences; "
+        "nothing for SimPO/ORPO"
     ),
     "precompute_ref_batch_size": Honoured(
         "batch size of that precomputation", only_with=("precompute_ref_log_probs", True)
@@ -140,12 +147,6 @@ def check_dpo_options(config: Any, reference: str | None = None) -> None:
                     f"{name}: {value!r} acts only with {other}={needed!r} "
                     f"(got {_one(getattr(config, other))!r}); unset it or set {other}"
                 )
-    if (reference or getattr(config, "reference", None)) == "conditional" and config.precompute_ref_log_probs:
-        raise OptionError(
-            "reference: conditional cannot be combined with precompute_ref_log_probs=True (the "
-            "precomputed columns hold the unconditional reference only, and the conditional one would "
-            "be scored by the policy being trained); drop one of the two"
-        )
 
 
 def _one(value: Any) -> Any:

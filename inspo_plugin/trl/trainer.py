@@ -10,8 +10,11 @@ What changes against DPO, and nothing else:
   as they are read (:mod:`inspo_plugin.trl.streaming`);
 - collator: TRL's own preference collator for the plain DPO pairs (what the reference scores,
   exactly as in DPO) plus the padded reflective sequences ``[A; B]``;
-- loss: one policy forward over ``[A; B]`` yields the four policy log-probs; the reference log-probs
-  come from TRL's machinery (separate model, PEFT adapter disabled, or precomputed columns);
+- loss: one policy forward over ``[A; B]`` yields the four policy log-probs, without full-vocabulary
+  logits (:func:`~inspo_plugin.core.logprobs.reflective_forward`); the reference log-probs come from
+  TRL's machinery (separate model, PEFT adapter disabled, or precomputed columns), for
+  ``reference: conditional`` from one reference forward over ``[A; B]``; an objective without a
+  reference (SimPO, ORPO) loads no reference copy;
 - evaluation: ``compute_metrics`` receives per-pair InSPO values, not logits (see :class:`InSPOTrainer`).
 
 The trainer takes ``DPOTrainer``'s arguments, in its order, with its defaults (a model path, no
@@ -28,7 +31,7 @@ import copy
 import inspect
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -49,7 +52,7 @@ from inspo_plugin.core.layout import (
     SOURCE_COLUMN,
     layout_row,
 )
-from inspo_plugin.core.logprobs import reflective_forward, segment_logps, split_policy_logps, token_logps
+from inspo_plugin.core.logprobs import reflective_forward, split_policy_logps
 from inspo_plugin.core.objectives import ReferenceLogps, inspo_loss
 from inspo_plugin.core.rows import (
     DropReport,
@@ -59,6 +62,8 @@ from inspo_plugin.core.rows import (
 )
 from inspo_plugin.core.sequences import ReflectionFormat, RowTooLong, make_reflection_format
 from inspo_plugin.options import InSPOOptions
+from inspo_plugin.trl.compat import LIGER_REFUSAL, drop_copied_forward, refuse_data_parallel
+from inspo_plugin.trl.nonfinite import NonFiniteGuard
 from inspo_plugin.trl.parity import check_dpo_options
 from inspo_plugin.trl.streaming import (
     POSITION_COLUMN,
@@ -102,6 +107,10 @@ def inspo_options_of(args: Any) -> InSPOOptions:
     return options
 
 
+CONDITIONAL_REF_COLUMNS = ("ref_chosen_cond_logps", "ref_rejected_cond_logps")
+"""Precomputed conditional reference log-probs, beside TRL's ``ref_chosen_logps``/``ref_rejected_logps``."""
+
+
 @dataclass
 class DataCollatorForInSPO:
     """TRL's preference collator (plain pairs, for the reference) plus the padded ``[A; B]``."""
@@ -110,7 +119,13 @@ class DataCollatorForInSPO:
     reflective: DataCollatorForReflectivePreference
 
     def __call__(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return {**self.plain(list(examples)), **self.reflective(examples)}
+        batch = {**self.plain(list(examples)), **self.reflective(examples)}
+        if all(ROW_COLUMN in ex for ex in examples):  # the rows' indices, named if a step is non-finite
+            batch[ROW_COLUMN] = torch.tensor([int(ex[ROW_COLUMN]) for ex in examples], dtype=torch.long)
+        for column in CONDITIONAL_REF_COLUMNS:  # precomputed log π_ref(y|x,y') (reference: conditional)
+            if all(column in ex for ex in examples):
+                batch[column] = torch.tensor([float(ex[column]) for ex in examples])
+        return batch
 
 
 class InSPOTrainerMixin(_TrainerBase):
@@ -121,6 +136,7 @@ class InSPOTrainerMixin(_TrainerBase):
     drop_reports: dict[str, DropReport]
     """Dataset name (``train``, ``eval``) → the rows left out of it, with why."""
     _inspo_format: ReflectionFormat
+    _last_pair_metrics: dict[str, torch.Tensor]
 
     # -- construction -------------------------------------------------------------------------
 
@@ -150,13 +166,39 @@ class InSPOTrainerMixin(_TrainerBase):
             tokenizer, self.inspo.template, self.inspo.reflection_prompt
         )
         self.drop_reports = {}
-        super().__init__(**call)
+        # TRL >= 1.15 patches forward on the instance; a deep copy of a patched model must run itself.
+        drop_copied_forward(call["model"])
+        drop_copied_forward(call.get("ref_model"))
+        # TRL loads a frozen copy of the policy as reference whenever none is given; an objective that
+        # reads no reference (SimPO, ORPO, without the conditional ablation) never loads one.
+        skip_reference_copy = not self.inspo.needs_reference and call.get("ref_model") is None
+        if skip_reference_copy and getattr(call["args"], "sync_ref_model", False):
+            raise ValueError(
+                f"sync_ref_model=True: loss_type {self.inspo.loss_type!r} reads no reference model, so there is "
+                "none to synchronise; set sync_ref_model=False (or reference: conditional)"
+            )
+        with _no_reference_copy(self) if skip_reference_copy else contextlib.nullcontext():
+            super().__init__(**call)
         if getattr(self.args, "use_liger_kernel", False):
-            raise ValueError("InSPOTrainer does not support use_liger_kernel (the chunked DPO path)")
+            raise ValueError(LIGER_REFUSAL)
+        refuse_data_parallel(self.args, type(self).__name__)  # as TRL >= 1.15 does itself
         # Streaming datasets report their dropped rows as they are read (see inspo_plugin.trl.streaming).
         self.add_callback(
             DropReportCallback(self.drop_reports, lambda report: self._report(report, self.args))
         )
+        if self.inspo.on_nonfinite == "skip" and getattr(self, "is_deepspeed_enabled", False):
+            raise ValueError(
+                "on_nonfinite: skip is not supported with DeepSpeed (its engine steps the optimizer inside "
+                "the backward pass); use on_nonfinite: stop"
+            )
+        self._nonfinite = NonFiniteGuard(self, self.inspo.on_nonfinite)
+
+    def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
+        """The trainer's step, then the non-finite check (:mod:`inspo_plugin.trl.nonfinite`)."""
+        rows = inputs.get(ROW_COLUMN)
+        loss = super().training_step(model, inputs, *args, **kwargs)
+        self._nonfinite.after_backward(loss, rows)
+        return loss
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -164,7 +206,9 @@ class InSPOTrainerMixin(_TrainerBase):
         super()._set_signature_columns_if_needed()
         cols: list[str] = list(self._signature_columns or [])
         # transformers declares the attribute as None until this method fills it with column names.
-        self._signature_columns = cols + [c for c in LAYOUT_COLUMNS if c not in cols]  # type: ignore[assignment]
+        self._signature_columns = cols + [
+            c for c in (*LAYOUT_COLUMNS, ROW_COLUMN, *CONDITIONAL_REF_COLUMNS) if c not in cols
+        ]  # type: ignore[assignment]
 
     def _prepare_dataset(
         self, dataset: Dataset | IterableDataset, processing_class: Any, args: Any, dataset_name: str
@@ -250,7 +294,7 @@ class InSPOTrainerMixin(_TrainerBase):
             return
         logger.warning("InSPO: %s", report.summary())
         output_dir = getattr(args, "output_dir", None)
-        if output_dir:
+        if output_dir and getattr(args, "should_save", True):  # one writer: the main process
             path = report.write(Path(output_dir) / f"inspo_dropped_rows_{report.source}.jsonl")
             logger.warning("InSPO: the full list of dropped %s rows is in %s", report.source, path)
 
@@ -273,44 +317,113 @@ class InSPOTrainerMixin(_TrainerBase):
         with torch.no_grad(), self.compute_loss_context_manager():
             if prediction_loss_only:
                 return self.compute_loss(model, inputs, return_outputs=False).detach(), None, None
-            loss, outputs = self.compute_loss(model, inputs, return_outputs=True)
-            predictions = self._prediction_payload(model, inputs, outputs.logits)
+            loss = self.compute_loss(model, inputs, return_outputs=False)
+            predictions = self._prediction_payload()
         labels = torch.zeros(len(predictions), dtype=torch.long, device=predictions.device)
         return loss.detach(), predictions, labels
 
-    def _prediction_payload(self, model: Any, inputs: dict[str, Any], logits: torch.Tensor) -> torch.Tensor:
+    def _prediction_payload(self) -> torch.Tensor:
         """``[B, 6]`` float32, the :data:`PREDICTION_COLUMNS` of each pair, as the logged metrics.
 
-        The policy log-probs come from the loss's own logits (no second policy forward); the
-        reference log-probs are computed once more (read from the batch when precomputed).
+        They are the per-pair metrics of the loss just computed (no second forward, policy or reference).
         """
-        seg = segment_logps(token_logps(logits, inputs["inspo_input_ids"]), inputs["inspo_segment_ids"])
-        policy, chosen_len, rejected_len = split_policy_logps(seg)
-        reference = self._reference_logps(model, inputs)
-        metrics = inspo_loss(policy, reference, chosen_len, rejected_len, self.inspo).metrics
+        metrics = self._last_pair_metrics
         return torch.stack([metrics[f"inspo/{name}"] for name in PREDICTION_COLUMNS], dim=-1).float()
 
     # -- reference ----------------------------------------------------------------------------
 
-    def _compute_ref_log_probs(self, model: Any, inputs: dict[str, Any]) -> Any:
+    def compute_ref_log_probs(self, model: Any, inputs: dict[str, Any]) -> Any:
+        """TRL's reference log-probs of the plain pairs (every TRL version; 1.15+ with its fused LM head)."""
         plain = {k: v for k, v in inputs.items() if not k.startswith("inspo_")}
-        return super()._compute_ref_log_probs(model, plain)
+        return super().compute_ref_log_probs(model, plain)
 
     def _reference_logps(self, model: Any, inputs: dict[str, Any]) -> ReferenceLogps | None:
-        conditional = self.inspo.reference == "conditional"
-        if not self.inspo.needs_reference and "ref_chosen_logps" not in inputs:
+        """The reference log-probs the objective reads, or ``None`` when it reads none (SimPO, ORPO).
+
+        Precomputed columns are used when the batch has them. ``reference: conditional`` takes all four
+        from one reference forward over ``[A; B]`` (its FIRST segments are log π_ref(y|x), on the same
+        tokens as the policy's); otherwise TRL's reference forward over the plain pairs gives the two.
+        A reference-free objective ignores precomputed columns too, so its ``inspo/margin_*`` metrics
+        are policy log-prob differences however the run was set up.
+        """
+        if not self.inspo.needs_reference:
             return None
+        conditional = self.inspo.reference == "conditional"
+        if "ref_chosen_logps" in inputs and (not conditional or CONDITIONAL_REF_COLUMNS[0] in inputs):
+            chosen_cond, rejected_cond = (inputs.get(c) for c in CONDITIONAL_REF_COLUMNS)
+            return ReferenceLogps(
+                inputs["ref_chosen_logps"], inputs["ref_rejected_logps"], chosen_cond, rejected_cond
+            )
         ref_model = self.ref_model if self.ref_model is not None else self.model
-        if "ref_chosen_logps" in inputs:
-            chosen, rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
-        else:
-            chosen, rejected = self._compute_ref_log_probs(ref_model, inputs)
-        if not conditional:
-            return ReferenceLogps(chosen=chosen, rejected=rejected)
+        if conditional:
+            return self._reflective_reference(ref_model, inputs)
+        chosen, rejected = self.compute_ref_log_probs(ref_model, inputs)
+        return ReferenceLogps(chosen=chosen, rejected=rejected)
+
+    def _reflective_reference(self, ref_model: Any, inputs: dict[str, Any]) -> ReferenceLogps:
+        """All four reference log-probs from one no-grad reference forward over ``[A; B]``."""
         with torch.no_grad(), self._reference_context():
             seg, _ = reflective_forward(ref_model, inputs)
-            ref_cond, _, _ = split_policy_logps(seg)
-        return ReferenceLogps(chosen, rejected, ref_cond.chosen_cond, ref_cond.rejected_cond)
+        ref, _, _ = split_policy_logps(seg)
+        return ReferenceLogps(ref.chosen, ref.rejected, ref.chosen_cond, ref.rejected_cond)
+
+    def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
+        """``precompute_ref_log_probs``: every reference log-prob the objective reads, before training.
+
+        Nothing for a reference-free objective; TRL's two columns for the unconditional reference; and
+        for ``reference: conditional`` also the two conditional ones, so training runs no reference forward.
+        """
+        if not self.inspo.needs_reference:
+            logger.info(
+                "InSPO: loss_type %s reads no reference log-probs; none precomputed", self.inspo.loss_type
+            )
+            return dataset
+        if self.inspo.reference != "conditional":
+            return cast(Dataset, super()._precompute_ref_logps(dataset, name, batch_size))  # type: ignore[misc]
+        return self._precompute_reflective_reference(dataset, name, batch_size)
+
+    def _precompute_reflective_reference(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
+        from torch.utils.data import DataLoader
+
+        if isinstance(dataset, IterableDataset):
+            raise ValueError(
+                "precompute_ref_log_probs=True needs a map-style Dataset (TRL's rule), not an IterableDataset"
+            )
+        args = self.args
+        loader = self.accelerator.prepare(
+            DataLoader(
+                dataset,
+                batch_size=batch_size,
+                collate_fn=self.data_collator,
+                num_workers=args.dataloader_num_workers,
+                pin_memory=args.dataloader_pin_memory,
+                shuffle=False,
+            )
+        )
+        model: Any = self.ref_model if self.ref_model is not None else self.model
+        if self.ref_model is None and getattr(self, "is_deepspeed_enabled", False):
+            # As TRL: before training, ZeRO-3 parameters are sharded; an inference engine gathers them.
+            from trl.models import prepare_deepspeed
+
+            if getattr(self, "_precompute_engine", None) is None:
+                self._precompute_engine = prepare_deepspeed(cast(Any, self.model), self.accelerator)
+            model = self._precompute_engine
+        columns: dict[str, list[torch.Tensor]] = {
+            c: [] for c in ("ref_chosen_logps", "ref_rejected_logps", *CONDITIONAL_REF_COLUMNS)
+        }
+        for batch in loader:
+            ref = self._reflective_reference(model, batch)
+            values = self.accelerator.gather_for_metrics(
+                (ref.chosen, ref.rejected, ref.chosen_cond, ref.rejected_cond)
+            )
+            for column, value in zip(columns, values, strict=True):
+                columns[column].append(value.float().cpu())
+        logger.info("InSPO: precomputed the conditional reference log-probs of the %s dataset", name)
+        for column, parts in columns.items():
+            if column in dataset.column_names:
+                dataset = dataset.remove_columns(column)
+            dataset = dataset.add_column(column, torch.cat(parts).tolist())  # type: ignore[arg-type]
+        return dataset
 
     def _reference_context(self) -> contextlib.ExitStack:
         from accelerate.utils import is_peft_model
@@ -343,6 +456,7 @@ class InSPOTrainerMixin(_TrainerBase):
         seg, outputs = reflective_forward(model, inputs, extra)
         policy, chosen_len, rejected_len = split_policy_logps(seg)
         result = inspo_loss(policy, reference, chosen_len, rejected_len, self.inspo)
+        self._last_pair_metrics = result.metrics  # read by prediction_step for compute_metrics
         loss = result.losses.mean()
 
         gather: Callable[[torch.Tensor], torch.Tensor] = self.accelerator.gather_for_metrics
@@ -357,6 +471,30 @@ class InSPOTrainerMixin(_TrainerBase):
 # -- construction helpers -----------------------------------------------------------------------
 
 _DPO_INIT = inspect.signature(DPOTrainer.__init__)
+
+
+@contextlib.contextmanager
+def _no_reference_copy(trainer: Any) -> Iterator[None]:
+    """While TRL's ``__init__`` runs, its reference copy of the policy is not loaded.
+
+    ``DPOTrainer`` builds the policy from a path first (``trainer.model`` unset), then the reference
+    copy with the same function once ``trainer.model`` is set; only the second call is skipped, and
+    TRL keeps ``ref_model = None`` as it does with PEFT or precomputed reference log-probs.
+    """
+    import trl.trainer.dpo_trainer as dpo_module
+
+    original = dpo_module.create_model_from_path
+
+    def create(path: str, **kwargs: Any) -> Any:
+        if getattr(trainer, "model", None) is not None:
+            return None
+        return original(path, **kwargs)
+
+    dpo_module.create_model_from_path = create  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        dpo_module.create_model_from_path = original
 
 
 def _bind_dpo_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,92 @@
+"""The LLaMA-Factory YAML spelling of InSPO: ``stage: dpo`` + ``inspo:`` block, LF keys mapped or refused.
+
+Framework-free (the config module reads mappings), so these run in every environment.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inspo_plugin.llamafactory.config import REFUSED, ConfigError, split_config
+
+BASE = {"stage": "dpo", "model_name_or_path": "m", "dataset": "d", "template": "llama3"}
+
+
+def split(**extra):
+    return split_config({**BASE, **extra}, where="cfg.yaml")
+
+
+def test_the_block_switches_inspo_on_and_lf_keys_keep_their_meaning():
+    args, options = split(
+        inspo={"template": "concat", "uncond_weight": 0.5},
+        pref_beta=0.25,
+        pref_ftx=0.3,
+        pref_loss="hinge",
+    )
+    assert "inspo" not in args and args["pref_beta"] == 0.25 and args["pref_loss"] == "hinge"
+    assert (options.loss_type, options.beta, options.sft_weight) == ("hinge", 0.25, 0.3)
+    assert (options.template, options.uncond_weight) == ("concat", 0.5)
+    _, defaults = split(inspo=None)  # `inspo:` with nothing under it
+    assert (defaults.loss_type, defaults.beta, defaults.simpo_gamma) == ("sigmoid", 0.1, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("extra", "loss_type"),
+    [
+        ({"pref_loss": "ipo"}, "ipo"),
+        ({"pref_loss": "orpo"}, "orpo"),
+        ({"pref_loss": "simpo", "simpo_gamma": 1.5}, "simpo"),
+        ({"pref_loss": "sigmoid", "dpo_label_smoothing": 0.2}, "robust"),
+        ({"inspo": {"loss_type": "one_sided"}}, "one_sided"),
+        ({"inspo": {"loss_type": "rdpo", "rdpo_alpha": 0.1}}, "rdpo"),
+    ],
+)
+def test_every_loss_type_is_reachable(extra, loss_type):
+    _, options = split(**{"inspo": {}, **extra})
+    assert options.loss_type == loss_type
+    if loss_type == "robust":
+        assert options.label_smoothing == 0.2
+    if loss_type == "simpo":
+        assert options.simpo_gamma == 1.5
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"pref_loss": "inspo", "inspo": {}}, "pref_loss: inspo is not how InSPO is switched on"),
+        ({"pref_loss": "inspo"}, "add an `inspo:` block"),
+        ({}, "no `inspo:` block"),
+        ({"stage": "sft", "inspo": {}}, "stage: InSPO runs on LLaMA-Factory's DPO stage"),
+        ({"inspo": {"beta": 0.2}}, "inspo.beta: set it with LLaMA-Factory's pref_beta"),
+        ({"inspo": {"sft_weight": 0.2}}, "inspo.sft_weight: set it with LLaMA-Factory's pref_ftx"),
+        (
+            {"inspo": {"loss_typ": "ipo"}},
+            "inspo.loss_typ: unknown option. Valid options: loss_type, template",
+        ),
+        ({"inspo": {"loss_type": "ipo"}}, "inspo.loss_type: ipo is LLaMA-Factory's pref_loss: ipo"),
+        ({"inspo": {"loss_type": "robust"}}, "pref_loss: sigmoid with dpo_label_smoothing"),
+        ({"inspo": {"loss_type": "one_sided"}, "pref_loss": "hinge"}, "both choose the objective"),
+        ({"inspo": {"loss_type": "bogus"}}, "inspo.loss_type: 'bogus' is not one of"),
+        ({"inspo": {"template": "nope"}}, "inspo.template: 'nope' is not one of revise, concat, custom"),
+        ({"inspo": {"template": "custom"}}, "inspo.reflection_prompt: template custom needs"),
+        ({"inspo": {"on_invalid_row": "drop"}}, "inspo.on_invalid_row: 'drop' is not one of error, skip"),
+        ({"inspo": {"on_nonfinite": "skip"}}, "inspo.on_nonfinite: skip is not supported"),
+        ({"inspo": {}, "pref_beta": 0}, "pref_beta: must be > 0, got 0"),
+        ({"inspo": {}, "pref_ftx": -1}, "pref_ftx: must be >= 0"),
+        ({"inspo": {}, "pref_loss": "kto_pair"}, "pref_loss: kto_pair is not an InSPO objective"),
+        ({"inspo": {"reference": "conditional"}, "pref_loss": "simpo"}, "needs a reference model"),
+        ({"inspo": [1, 2]}, "inspo: expected a mapping"),
+    ],
+)
+def test_what_cannot_be_honoured_is_refused_naming_the_key(extra, message):
+    with pytest.raises(ConfigError) as err:
+        split(**extra)
+    assert str(err.value).startswith("cfg.yaml: ") and message in str(err.value)
+
+
+@pytest.mark.parametrize("key", sorted(REFUSED))
+def test_lf_dpo_options_inspo_cannot_honour_are_refused(key):
+    value = 0.5 if key in ("pref_bco_weight", "ld_alpha") else True
+    with pytest.raises(ConfigError, match=rf"cfg.yaml: {key}: not supported with InSPO \("):
+        split(inspo={}, **{key: value})
+    split(inspo={}, **{key: False if value is True else 0.0})  # the default is fine
