@@ -23,12 +23,12 @@ deployed policy π(y|x), so LLaMA-Factory's loss plots and dashboards keep worki
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from inspo_plugin.core.finite import gradient_problem
 from inspo_plugin.core.layout import ROW_COLUMN
 from inspo_plugin.core.logprobs import reflective_forward, split_policy_logps
 from inspo_plugin.core.objectives import ReferenceLogps, inspo_loss
@@ -51,21 +51,6 @@ def plain_pairs(batch: Mapping[str, torch.Tensor], pad_token_id: int) -> dict[st
         "inspo_attention_mask": keep.long(),
         "inspo_segment_ids": torch.where(keep, segments[:, :length], int(Segment.PAD)),
     }
-
-
-def gradient_problem(model: Any) -> str | None:
-    """``gradient of <parameter>`` for the first gradient holding a NaN or Inf, or ``None``."""
-    named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
-    if not named:
-        return None
-    grads = [g.to_local() if hasattr(g, "to_local") else g for _, g in named]  # FSDP2: the local shard
-    total = torch.nn.utils.get_total_norm(grads, norm_type=math.inf, error_if_nonfinite=False)
-    if bool(torch.isfinite(total)):
-        return None
-    for (name, _), grad in zip(named, grads, strict=True):
-        if not bool(torch.isfinite(grad).all()):
-            return f"gradient of {name}"
-    return "gradient norm"
 
 
 def make_trainer_class(base: type, options: InSPOOptions) -> type:

@@ -27,10 +27,11 @@ steps inside the backward pass, so ``skip`` cannot be honoured and is refused.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import torch
+
+from inspo_plugin.core.finite import gradient_problem
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class NonFiniteGuard:
         scaler = getattr(accelerator, "scaler", None)
         problem = self._loss_problem
         if problem is None and scaler is None:
-            problem = _gradient_problem(self.trainer.model)
+            problem = gradient_problem(self.trainer.model)
         if accelerator.num_processes > 1:
             flag = torch.tensor([0.0 if problem is None else 1.0], device=accelerator.device)
             if float(accelerator.reduce(flag, reduction="sum").item()) == 0:
@@ -109,22 +110,3 @@ class NonFiniteGuard:
             message,
             len(self.skipped_steps),
         )
-
-
-def _gradient_problem(model: Any) -> str | None:
-    """``gradient of <parameter>`` for the first parameter whose gradient holds a NaN or Inf, or ``None``.
-
-    One reduction per parameter (the largest magnitude, NaN if any element is NaN) and one device
-    synchronisation for the whole model; the names are looked up only when something is wrong.
-    """
-    named = [(name, p.grad) for name, p in model.named_parameters() if p.grad is not None]
-    if not named:
-        return None
-    grads = [g.to_local() if hasattr(g, "to_local") else g for _, g in named]  # FSDP2: local shard
-    total = torch.nn.utils.get_total_norm(grads, norm_type=math.inf, error_if_nonfinite=False)
-    if bool(torch.isfinite(total)):
-        return None
-    for (name, _), grad in zip(named, grads, strict=True):
-        if not bool(torch.isfinite(grad).all()):
-            return f"gradient of {name}"
-    return "gradient norm"
