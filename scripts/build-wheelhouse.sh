@@ -3,12 +3,16 @@
 #
 #   scripts/build-wheelhouse.sh DIR [REQUIREMENTS_FILE...]
 #
-# Run on a machine with network access. The node's own packages are listed in
-# requirements/gpu-node-preinstalled.txt (override with NODE_REQUIREMENTS=FILE). The wanted packages
-# come from the REQUIREMENTS_FILEs (default: requirements/wheelhouse-trl.txt, the plain-TRL path);
-# pass several to extend the list. Both sets are resolved together for CPython 3.12 on manylinux
-# x86_64 (uv pip compile), and exactly the packages that the node's set alone does not bring are
-# downloaded, as binary wheels, at the resolved versions. The project's wheel is built from this
+# Run on a machine with network access. The node's pinned stack is requirements/gpu-node-preinstalled.txt
+# (override with NODE_REQUIREMENTS=FILE) and every distribution installed on it is named in
+# requirements/gpu-node-packages.txt (override with NODE_PACKAGES=FILE: the node's
+# `python3 -m pip list --format=freeze`). The wanted packages come from the REQUIREMENTS_FILEs
+# (default: requirements/wheelhouse-trl.txt, the plain-TRL path); pass several to extend the list.
+# The pinned stack and the wanted packages are resolved together for CPython 3.12 on manylinux x86_64
+# (uv pip compile), and exactly the resolved packages the node does not have are downloaded, as
+# binary wheels, at the resolved versions (never the node's GPU stack: torch, triton, nvidia-*). The
+# installed list, not a resolution of the node's pins, decides what is there: a resolver may assume
+# an optional dependency (pydantic through typer) that the node never installed. The project's wheel is built from this
 # checkout. Prints the list and the total size. Install on the node: scripts/install-wheelhouse.sh DIR.
 set -euo pipefail
 
@@ -18,7 +22,8 @@ shift
 wanted=("$@")
 [[ ${#wanted[@]} -gt 0 ]] || wanted=("${root}/requirements/wheelhouse-trl.txt")
 node="${NODE_REQUIREMENTS:-${root}/requirements/gpu-node-preinstalled.txt}"
-for f in "${node}" "${wanted[@]}"; do
+installed="${NODE_PACKAGES:-${root}/requirements/gpu-node-packages.txt}"
+for f in "${node}" "${installed}" "${wanted[@]}"; do
   [[ -f "${f}" ]] || { echo "build-wheelhouse: no such requirements file: ${f}" >&2; exit 2; }
 done
 
@@ -30,13 +35,14 @@ platform=(--python-version 3.12 --python-platform x86_64-manylinux_2_28)
 work="$(mktemp -d)"
 trap 'rm -rf "${work}"' EXIT
 
-# 1. Resolve the node's set alone, then the node's set plus the wanted packages.
-"${uv}" pip compile -q --no-header --no-annotate "${platform[@]}" "${node}" -o "${work}/node.txt"
+# 1. Resolve the node's pinned stack plus the wanted packages.
 "${uv}" pip compile -q --no-header --no-annotate "${platform[@]}" "${node}" "${wanted[@]}" -o "${work}/all.txt"
 
-# 2. The difference, by package name, at the versions of the joint resolution.
-names() { sed -E 's/[[:space:]]*;.*//; s/==.*//' "$1" | tr '[:upper:]_.' '[:lower:]--' | sort -u; }
-comm -13 <(names "${work}/node.txt") <(names "${work}/all.txt") >"${work}/missing-names.txt"
+# 2. The resolved packages the node does not have, by name, at the versions of that resolution.
+names() { grep -vE '^[[:space:]]*(#|$)' "$1" | sed -E 's/[[:space:]]*;.*//; s/[[:space:]=<>!~].*//' \
+  | tr '[:upper:]_.' '[:lower:]--' | sort -u; }
+comm -13 <(names "${installed}") <(names "${work}/all.txt") \
+  | grep -vE '^(torch|torchvision|torchaudio|triton|nvidia-.*|cuda-.*)$' >"${work}/missing-names.txt" || true
 while read -r name; do
   grep -iE "^${name//-/[-_.]}==" "${work}/all.txt" | sed -E 's/[[:space:]]*;.*//'
 done <"${work}/missing-names.txt" >"${work}/missing.txt"
