@@ -18,7 +18,7 @@ Memory. Reflective sequences are about twice as long as DPO's, and full-vocabula
    and keeps only the answer positions (FIRST and SECOND targets; never prompt, bridge or padding);
 3. those ``T`` positions go through the model's output head (``get_output_embeddings()``, called as a
    module so its hooks and adapters run) in chunks of about :data:`CHUNK_ELEMENTS` logits, each chunk's
-   log-probs accumulated in fp32; with gradients on, a chunk is checkpointed
+   log-probs accumulated in fp32 (fp64 for a float64 model); with gradients on, a chunk is checkpointed
    (``torch.utils.checkpoint``), so its logits are recomputed in backward instead of being kept.
 
 The model's post-head transforms are applied as the model applies them: final-logit soft-capping
@@ -128,8 +128,13 @@ class OutputHead:
 
 
 def _chunk_logps(head: OutputHead, hidden: Tensor, rows: Tensor, positions: Tensor, labels: Tensor) -> Tensor:
-    """fp32 ``log softmax(logits)[label]`` at ``T`` positions ``(rows, positions)`` of hidden ``[N, L, H]``."""
-    logits = head.logits(hidden[rows, positions]).float()
+    """``log softmax(logits)[label]`` at ``T`` positions ``(rows, positions)`` of hidden ``[N, L, H]``.
+
+    Half-precision logits are upcast to fp32 (as :func:`token_logps` does); fp32 and fp64 stay as they are.
+    """
+    logits = head.logits(hidden[rows, positions])
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
     picked = torch.gather(logits, -1, labels.unsqueeze(-1)).squeeze(-1)
     return picked - torch.logsumexp(logits, dim=-1)
 
@@ -137,7 +142,7 @@ def _chunk_logps(head: OutputHead, hidden: Tensor, rows: Tensor, positions: Tens
 def chunked_token_logps(
     head: OutputHead, hidden: Tensor, rows: Tensor, positions: Tensor, labels: Tensor, chunk_size: int
 ) -> Tensor:
-    """Log-probs ``[T]`` (fp32) of ``labels`` at ``(rows, positions)`` of ``hidden``, a chunk at a time.
+    """Log-probs ``[T]`` (fp32, or fp64 for a float64 model) of ``labels`` at ``(rows, positions)``, a chunk at a time.
 
     Args:
         head: the output head.
@@ -157,7 +162,9 @@ def chunked_token_logps(
             pieces.append(checkpoint(_chunk_logps, *args, use_reentrant=False))
         else:
             pieces.append(_chunk_logps(*args))
-    return torch.cat(pieces) if pieces else hidden.new_zeros(0, dtype=torch.float32)
+    if not pieces:
+        return hidden.new_zeros(0, dtype=torch.float32 if hidden.element_size() < 4 else hidden.dtype)
+    return torch.cat(pieces)
 
 
 # -- the forward -------------------------------------------------------------------------------------
