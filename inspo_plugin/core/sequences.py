@@ -85,6 +85,13 @@ class ReflectionFormat:
         return list(full)
 
 
+def reflection_message(template: str, reflection_prompt: str | None) -> str | None:
+    """The reflection user message of ``template``: none for ``concat``, the default for ``revise``."""
+    if template == "concat":
+        return None
+    return DEFAULT_REFLECTION_PROMPT if template == "revise" else str(reflection_prompt)
+
+
 def make_reflection_format(
     tokenizer: Any,
     template: str = "revise",
@@ -114,11 +121,10 @@ def make_reflection_format(
 
     user = {"role": "user", "content": _SENTINEL_USER}
     answer = {"role": "assistant", "content": _SENTINEL_ANSWER}
-    if template == "concat":
+    message = reflection_message(template, reflection_prompt)
+    if message is None:
         rendered = _render(tokenizer, [user, answer], False, chat_template)
-        message = None
     else:
-        message = DEFAULT_REFLECTION_PROMPT if template == "revise" else str(reflection_prompt)
         reflect = {"role": "user", "content": message}
         rendered = _render(tokenizer, [user, answer, reflect], True, chat_template)
     if rendered.count(_SENTINEL_ANSWER) != 1:

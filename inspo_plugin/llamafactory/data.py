@@ -42,9 +42,9 @@ from inspo_plugin.core.rows import DropReport, InvalidPreferenceRow
 from inspo_plugin.core.sequences import (
     _SENTINEL_ANSWER,
     _SENTINEL_USER,
-    DEFAULT_REFLECTION_PROMPT,
     ReflectionFormat,
     RowTooLong,
+    reflection_message,
 )
 from inspo_plugin.options import InSPOOptions
 
@@ -82,11 +82,7 @@ def reflection_format(template: Any, tokenizer: Any, options: InSPOOptions) -> R
     ``efficient_eos`` template's EOS, which LLaMA-Factory's DPO appends to each answer, is part of the
     turn end.
     """
-    message = None
-    if options.template != "concat":
-        message = (
-            DEFAULT_REFLECTION_PROMPT if options.template == "revise" else str(options.reflection_prompt)
-        )
+    message = reflection_message(options.template, options.reflection_prompt)
     messages = [
         {"role": "user", "content": _SENTINEL_USER},
         {"role": "assistant", "content": _SENTINEL_ANSWER},
