@@ -43,12 +43,13 @@ test-trl-latest: trl-latest-env
 		$(TRL_LATEST_TESTS) $(TRL_LATEST_DESELECT) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # LLaMA-Factory 0.9.5 (pins trl<=0.24, transformers<=5.6): its own environment next to $(VENV), with
-# inspo-plugin[llamafactory]; created on first use and reused (a fresh $(VENV) in CI: a fresh one).
-# tests/llamafactory/ runs there (in $(VENV) those tests skip, naming this target).
+# inspo-plugin[llamafactory] and DeepSpeed (requirements/llamafactory.txt); created on first use and
+# reused (a fresh $(VENV) in CI: a fresh one). tests/llamafactory/ runs there (in $(VENV) those tests
+# skip, naming this target).
 LLAMAFACTORY_VENV ?= $(VENV)-llamafactory
 .PHONY: llamafactory-env test-llamafactory
 llamafactory-env:
-	VENV=$(LLAMAFACTORY_VENV) scripts/setup-env.sh llamafactory,dev
+	DS_BUILD_OPS=0 VENV=$(LLAMAFACTORY_VENV) scripts/setup-env.sh llamafactory,dev requirements/llamafactory.txt
 
 test-llamafactory: llamafactory-env
 	PATH="$(abspath $(LLAMAFACTORY_VENV))/bin:$$PATH" $(LLAMAFACTORY_VENV)/bin/python -m pytest \

@@ -8,6 +8,10 @@ Distributed runs follow ``llamafactory-cli``: with ``FORCE_TORCHRUN=1``, or with
 it starts ``torchrun`` with LLaMA-Factory's variables (``NNODES``, ``NODE_RANK``, ``NPROC_PER_NODE``,
 ``MASTER_ADDR``, ``MASTER_PORT``), and each worker runs this launcher again (``_worker``), so every
 training process has InSPO installed — a patch made only in the parent would be lost.
+Started by a launcher itself (``torchrun`` or ``accelerate launch``, which set ``LOCAL_RANK`` and
+``WORLD_SIZE``), it trains in that process. DeepSpeed and FSDP come from the config, as in LLaMA-Factory
+(``deepspeed: ds.json``; ``fsdp: full_shard auto_wrap`` with ``fsdp_config: fsdp.json``), or from an
+accelerate config given to ``accelerate launch``.
 """
 
 from __future__ import annotations
@@ -69,8 +73,40 @@ def _device_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
+# Devices on which accelerate turns FSDP on (its AcceleratorState); on a CPU it trains unsharded copies.
+FSDP_DEVICES = frozenset({"cuda", "xpu", "npu", "hpu", "mlu", "musa", "sdaa", "neuron"})
+
+
+def check_fsdp_device(args: dict[str, Any]) -> None:
+    """Refuse ``fsdp:`` where accelerate would ignore it (no GPU-like device): never a silent fallback."""
+    if not args.get("fsdp"):
+        return
+    import torch
+
+    device = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    if device is None or device.type not in FSDP_DEVICES:
+        raise ConfigError(
+            f"fsdp: {args['fsdp']} needs GPUs: accelerate enables FSDP only on GPU-like devices and on "
+            f"{device.type if device else 'a CPU'} would train an unsharded copy in every process. Remove "
+            "the fsdp keys to train without sharding, or use DeepSpeed (deepspeed: ds.json), which also "
+            "runs on CPU."
+        )
+
+
+def _inside_launcher() -> bool:
+    """Whether this process is already one worker of ``torchrun`` or ``accelerate launch``."""
+    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
 def _distributed() -> bool:
-    """Whether ``llamafactory-cli train`` would start torchrun (its ``launcher.launch``)."""
+    """Whether ``llamafactory-cli train`` would start torchrun (its ``launcher.launch``).
+
+    Never inside a worker that a launcher started (``accelerate launch --config_file fsdp.yaml -m
+    inspo_plugin.llamafactory.launch train ...``, LLaMA-Factory's way to pick FSDP from an accelerate
+    config): that process trains itself instead of starting a second set of workers.
+    """
+    if _inside_launcher():
+        return False
     return _env_enabled("FORCE_TORCHRUN") or _device_count() > 1
 
 
@@ -124,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     path, overrides = rest[0], rest[1:]
     try:
         # Check the config in the parent too, so a bad one fails once, before any worker starts.
-        split_config(read_config(path, overrides), where=path)
+        args, _ = split_config(read_config(path, overrides), where=path)
+        check_fsdp_device(args)
         if command == "train" and _distributed():
             return launch_torchrun(path, overrides)
         train(path, overrides)

@@ -23,6 +23,7 @@ deployed policy π(y|x), so LLaMA-Factory's loss plots and dashboards keep worki
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,8 @@ from inspo_plugin.core.logprobs import reflective_forward, split_policy_logps
 from inspo_plugin.core.objectives import ReferenceLogps, inspo_loss
 from inspo_plugin.core.sequences import Segment
 from inspo_plugin.options import InSPOOptions
+
+logger = logging.getLogger(__name__)
 
 
 def plain_pairs(batch: Mapping[str, torch.Tensor], pad_token_id: int) -> dict[str, torch.Tensor]:
@@ -53,6 +56,16 @@ def plain_pairs(batch: Mapping[str, torch.Tensor], pad_token_id: int) -> dict[st
     }
 
 
+def parallelism(accelerator: Any) -> str:
+    """How the training processes share the model, in words: ``"DeepSpeed ZeRO-3"``, ``"FSDP2"``, ..."""
+    kind = str(getattr(accelerator.distributed_type, "value", accelerator.distributed_type))
+    if kind == "DEEPSPEED":
+        return f"DeepSpeed ZeRO-{accelerator.state.deepspeed_plugin.zero_stage}"
+    if kind == "FSDP":
+        return "FSDP2" if getattr(accelerator, "is_fsdp2", False) else "FSDP"
+    return {"NO": "one process", "MULTI_GPU": "DDP", "MULTI_CPU": "DDP (CPU)"}.get(kind, kind)
+
+
 def make_trainer_class(base: type, options: InSPOOptions) -> type:
     """``base`` (LLaMA-Factory's ``CustomDPOTrainer``) with the InSPO loss of ``options``."""
 
@@ -60,6 +73,21 @@ def make_trainer_class(base: type, options: InSPOOptions) -> type:
         """LLaMA-Factory's DPO trainer with the InSPO objective (see :mod:`inspo_plugin.llamafactory.trainer`)."""
 
         inspo = options
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if not self.inspo.needs_reference:
+                reference = "none (the objective reads no reference)"
+            elif self.ref_model is not None:
+                reference = "a frozen copy of the starting model"
+            else:
+                reference = "the model with its adapter disabled"
+            logger.info(
+                "InSPO trainer: %d process(es), %s; reference: %s",
+                self.accelerator.num_processes,
+                parallelism(self.accelerator),
+                reference,
+            )
 
         def training_step(
             self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any

@@ -90,3 +90,23 @@ def test_lf_dpo_options_inspo_cannot_honour_are_refused(key):
     with pytest.raises(ConfigError, match=rf"cfg.yaml: {key}: not supported with InSPO \("):
         split(inspo={}, **{key: value})
     split(inspo={}, **{key: False if value is True else 0.0})  # the default is fine
+
+
+@pytest.mark.parametrize(
+    ("env", "starts_torchrun"),
+    [
+        ({}, False),
+        ({"FORCE_TORCHRUN": "1"}, True),
+        # A worker of torchrun or `accelerate launch` (FSDP from an accelerate config) trains itself.
+        ({"FORCE_TORCHRUN": "1", "LOCAL_RANK": "0", "WORLD_SIZE": "2"}, False),
+    ],
+)
+def test_the_launcher_starts_torchrun_only_outside_a_launcher(monkeypatch, env, starts_torchrun):
+    from inspo_plugin.llamafactory import launch
+
+    for name in ("FORCE_TORCHRUN", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(launch, "_device_count", lambda: 0)
+    assert launch._distributed() is starts_torchrun

@@ -8,7 +8,9 @@
 - the real launcher ``inspo-llamafactory`` in subprocesses, on CPU, with a tiny random Llama-3-family
   model: the LoRA recipe on alpaca data with broken rows (reported with index and reason), then
   ``export`` and ``chat`` on its output; the full fine-tuning recipe on sharegpt data with
-  ``pref_loss: hinge``; two processes under ``FORCE_TORCHRUN=1`` (gloo) with ``pref_loss: ipo``;
+  ``pref_loss: hinge``, and the same run in two processes with the model sharded by DeepSpeed ZeRO-3,
+  equal to the one-process run; FSDP refused on a CPU (accelerate would not shard there); two processes under ``FORCE_TORCHRUN=1`` (gloo, DDP, LoRA) with
+  ``pref_loss: ipo``;
 - the recipes go through LLaMA-Factory's argument parser.
 """
 
@@ -376,8 +378,18 @@ def test_lf_export_and_chat_work_on_the_lora_output(work, lora_run):
     assert len(responses) == 1 and responses[0].finish_reason in ("stop", "length")
 
 
-def test_full_recipe_on_sharegpt_with_hinge_trains_and_saves_full_weights(work):
-    proc, out = launch(work, "llama3-8b-inspo-full.yaml", "full", "dataset=sharegpt_prefs", "pref_loss=hinge")
+# The full fine-tuning recipe on sharegpt data with hinge, at a learning rate that moves the weights in
+# two steps (the recipe's 5e-7 after warm-up would leave them equal to 1e-9), so that runs can be compared.
+FULL = ("dataset=sharegpt_prefs", "pref_loss=hinge", "learning_rate=1e-3", "warmup_ratio=0")
+
+
+@pytest.fixture(scope="module")
+def full_run(work):
+    return launch(work, "llama3-8b-inspo-full.yaml", "full", *FULL)
+
+
+def test_full_recipe_on_sharegpt_with_hinge_trains_and_saves_full_weights(full_run):
+    proc, out = full_run
     assert proc.returncode == 0, proc.stderr[-4000:]
     first = log_history(out)[0]
     assert set(first) >= INSPO_METRICS
@@ -386,6 +398,54 @@ def test_full_recipe_on_sharegpt_with_hinge_trains_and_saves_full_weights(work):
     assert abs(first["loss"] - (1 - 0.1 * first["inspo/margin_cond"])) < 2e-4, first
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
     assert "train: all 8 rows kept" in proc.stderr
+    assert "InSPO trainer: 1 process(es), one process; reference: a frozen copy" in proc.stderr
+
+
+@pytest.mark.slow
+def test_zero3_full_fine_tuning_in_two_processes_equals_one_process(work, full_run, tmp_path):
+    """Two processes with the model sharded by DeepSpeed ZeRO-3 train exactly as one process does.
+
+    Same global batch (1 pair per process x 2 = 2 pairs in one process): the logged loss, gradient norm
+    and ``inspo/*`` metrics of both steps, and the saved weights, match the one-process run. Under ZeRO-3
+    each process holds a shard of the policy and of the frozen reference, so equal numbers mean the lean
+    log-prob path ran on gathered parameters and the reference was prepared correctly.
+    """
+    pytest.importorskip("deepspeed", reason="make llamafactory-env installs DeepSpeed (LF's own pin)")
+    # The recipe's own ZeRO-3 file, with bf16 off (the one value a CPU cannot run).
+    ds = json.loads((ROOT / "recipes" / "deepspeed" / "zero3_bf16.json").read_text())
+    ds["bf16"]["enabled"] = False
+    (tmp_path / "zero3_cpu.json").write_text(json.dumps(ds))
+    proc, out = launch(
+        work,
+        "llama3-8b-inspo-full.yaml",
+        "zero3",
+        *FULL,
+        "per_device_train_batch_size=1",
+        f"deepspeed={tmp_path / 'zero3_cpu.json'}",
+        env={"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2"},
+    )
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
+    expected = "InSPO trainer: 2 process(es), DeepSpeed ZeRO-3; reference: a frozen copy"
+    assert proc.stderr.count(expected) == 2
+
+    from safetensors.torch import load_file
+
+    one = full_run[1]
+    for mine, theirs in zip(log_history(out), log_history(one), strict=True):
+        for key in ("loss", "grad_norm", *sorted(INSPO_METRICS)):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-5), (key, mine, theirs)
+    start = load_file(work["model"] / "model.safetensors")
+    reference, sharded = load_file(one / "model.safetensors"), load_file(out / "model.safetensors")
+    assert sorted(sharded) == sorted(reference)
+    # Two Adam steps at 1e-3 move every weight by about 1.5e-3; the sharded run's weights are within 1e-5
+    # of the one-process run's (Adam's g / sqrt(v) turns summation-order noise in near-zero gradients
+    # into differences of ~2e-6), so a wrong gather or reduction, of size ~1e-3, fails.
+    moved = min((reference[k] - start[k]).abs().max().item() for k in reference)
+    assert moved > 1e-3
+    for key, tensor in reference.items():
+        torch.testing.assert_close(
+            sharded[key], tensor, rtol=0, atol=1e-5, msg=lambda m, key=key: f"{key}: {m}"
+        )
 
 
 @pytest.mark.slow
@@ -410,6 +470,20 @@ def test_two_processes_under_force_torchrun(work):
     # at small margins, where sigmoid (LLaMA-Factory 0.9.5's own `ipo` with TRL 0.24) would be about 0.69.
     first = history[0]
     assert (first["inspo/margin_cond"] - 5) ** 2 - 1e-3 <= first["loss"] < 100, first
+
+
+def test_fsdp_without_a_gpu_is_refused_before_llamafactory_starts(work):
+    """accelerate enables FSDP only on GPU-like devices: on a CPU the fsdp keys are refused, not ignored."""
+    proc, _ = launch(
+        work,
+        "llama3-8b-inspo-full.yaml",
+        "fsdp-cpu",
+        "fsdp=full_shard auto_wrap",
+        f"fsdp_config={RECIPES / 'fsdp2.json'}",
+        env={"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "2"},
+    )
+    assert proc.returncode == 2
+    assert "fsdp: full_shard auto_wrap needs GPUs" in proc.stderr and "world size" not in proc.stderr
 
 
 def test_a_config_error_fails_before_llamafactory_starts(work, tmp_path):
@@ -452,3 +526,11 @@ def test_recipes_pass_llamafactorys_argument_parser(work, recipe):
     assert training_args.learning_rate == args["learning_rate"]
     info = json.loads((RECIPES / "dataset_info.json").read_text())
     assert info[args["dataset"]]["ranking"] is True
+    if "full" in recipe:  # the README's FSDP2 variant of this recipe: fsdp keys instead of deepspeed
+        fsdp = {"fsdp": "full_shard auto_wrap", "fsdp_config": str(RECIPES / "fsdp2.json")}
+        _, _, training_args, _, _ = get_train_args({**cpu, **fsdp})
+        plugin = training_args.fsdp_plugin_args  # what HF hands accelerate
+        assert plugin["fsdp_version"] == 2 and plugin["auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+        assert (
+            plugin["transformer_cls_names_to_wrap"] == "LlamaDecoderLayer" and plugin["reshard_after_forward"]
+        )
