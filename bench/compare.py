@@ -1,65 +1,178 @@
-"""DPO vs InSPO (and SimPO vs InSPO-SimPO) on SmolLM2-135M-Instruct, CPU, same everything else.
+"""DPO vs InSPO (and ablations) on SmolLM2-135M-Instruct, same everything else, over several seeds.
 
-Every run starts from the same base checkpoint and uses the demo recipe's data, steps, learning
-rate, batch and seed; only the objective changes:
+Every run starts from the same base checkpoint and uses the demo recipe's data, learning rate,
+batch and schedule; only the objective (and, across seeds, the recipe's ``seed``: data order and
+initialisation of sampling) changes:
 
-- ``dpo``: ``rl: dpo`` — Axolotl's own DPO trainer (TRL), what users run today;
-- ``inspo``: ``rl: inspo``, ``loss_type: sigmoid`` (InSPO-DPO);
-- ``simpo``: ``rl: simpo`` — Axolotl's SimPO (TRL's CPO trainer, ``cpo_alpha: 0``: pure SimPO);
-- ``inspo-simpo``: ``rl: inspo``, ``loss_type: simpo`` with the same β and γ;
-- ablations: ``inspo-concat`` (template), ``inspo-uncond`` (``uncond_weight: 1``), ``inspo-beta05``.
+- ``dpo``: ``rl: dpo`` — DPO as users run it today (Axolotl's / TRL's DPO trainer);
+- ``inspo``: ``rl: inspo``, ``loss_type: sigmoid`` (InSPO-DPO) with the recipe's options;
+- ``inspo-uncond``: ``uncond_weight: 1``; ``inspo-concat`` / ``inspo-revise``: the template;
+- ``inspo-beta0.05`` / ``inspo-beta0.1`` / ``inspo-beta0.3`` (and ``inspo-beta0.5``): β of InSPO-DPO;
+- ``simpo`` (Axolotl's ``rl: simpo``, ``cpo_alpha: 0``) and ``inspo-simpo`` with the same β, γ.
 
-Each trained checkpoint is evaluated against the base model on the held-out split (preference
-accuracy and margins; greedy generations scored by the verifiable checkers) with bootstrap 95% CIs,
-and the wall time of training is recorded. Run from the repository root::
+A run whose training config equals one already trained with the same seed (with the demo recipe,
+``inspo-revise`` and ``inspo-beta0.1`` are ``inspo``) is not trained again: its result is copied.
 
-    python bench/compare.py                          # dpo, inspo, simpo, inspo-simpo
-    python bench/compare.py --runs inspo-concat inspo-uncond --steps 40
+Each checkpoint is evaluated against the base model on the held-out split (greedy answers checked
+by the verifiable constraints; preference accuracy and margins). The table reports, per run, the
+mean over seeds and the paired bootstrap 95% CI of the difference to DPO, paired by (held-out
+prompt, seed) (:func:`inspo_plugin.evaluation.stats.paired_seed_difference`), and of the pass
+rate's difference to the base model. Run from the repository root::
+
+    python bench/compare.py --runs dpo inspo --seeds 3 --epochs 1 --data mixed
+    python bench/compare.py --runs dpo inspo --steps 8            # a quick check
+    python bench/compare.py --engine trl ...                       # plain TRL (a GPU without axolotl)
+
+Everything of one study (data variant, training length, engine) lives in ``OUTPUT/STUDY/``
+(``STUDY`` e.g. ``mixed-epochs1-axolotl``): one JSON per (run, seed) under ``runs/``, written as soon
+as that run is evaluated and reused by later invocations (delete it to train again), so a long
+sweep can be built over several invocations; ``results.md`` / ``results.json`` (the table over all
+saved runs of the study) and ``curves.png`` (the training curves of every run in the table).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
+import importlib.util
 import json
 import math
+import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from inspo_plugin.axolotl.launch import progress_printer, run_axolotl
-from inspo_plugin.data import load_preference_rows
-from inspo_plugin.evaluation.report import evaluate_checkpoint, markdown_table, write_report
 from inspo_plugin.models.smollm2 import DEMO_MODEL_DIR as MODEL_DIR
 from inspo_plugin.models.smollm2 import DEMO_RECIPE as RECIPE
-from inspo_plugin.models.smollm2 import materialize_smollm2
-from inspo_plugin.offline import apply_offline_defaults
 
 SIMPO = {"rl_beta": 2.0, "simpo_gamma": 1.0}  # SimPO's usual β, γ (γ/β = 0.5)
+DPO_INSPO = {"loss_type": "sigmoid"}
 RUNS: dict[str, dict[str, Any]] = {
     "dpo": {"rl": "dpo", "inspo": None},
-    "inspo": {"rl": "inspo", "inspo": {"loss_type": "sigmoid"}},
+    "inspo": {"rl": "inspo", "inspo": DPO_INSPO},
+    "inspo-uncond": {"rl": "inspo", "inspo": {**DPO_INSPO, "uncond_weight": 1.0}},
+    "inspo-concat": {"rl": "inspo", "inspo": {**DPO_INSPO, "template": "concat"}},
+    "inspo-revise": {"rl": "inspo", "inspo": {**DPO_INSPO, "template": "revise"}},
+    "inspo-beta0.05": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.05},
+    "inspo-beta0.1": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.1},
+    "inspo-beta0.3": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.3},
+    "inspo-beta0.5": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.5},
     "simpo": {"rl": "simpo", "inspo": None, "cpo_alpha": 0.0, **SIMPO},
     "inspo-simpo": {"rl": "inspo", "inspo": {"loss_type": "simpo", "simpo_gamma": 1.0}, "rl_beta": 2.0},
-    "inspo-concat": {"rl": "inspo", "inspo": {"loss_type": "sigmoid", "template": "concat"}},
-    "inspo-uncond": {"rl": "inspo", "inspo": {"loss_type": "sigmoid", "uncond_weight": 1.0}},
-    "inspo-beta05": {"rl": "inspo", "inspo": {"loss_type": "sigmoid"}, "rl_beta": 0.5},
 }
+DEFAULT_RUNS = ["dpo", "inspo", "inspo-uncond", "inspo-concat", "inspo-beta0.05", "inspo-beta0.3"]
 LABELS = {
     "dpo": "DPO (rl: dpo)",
     "inspo": "InSPO-DPO (rl: inspo)",
+    "inspo-uncond": "InSPO-DPO, uncond_weight 1",
+    "inspo-concat": "InSPO-DPO, template concat",
+    "inspo-revise": "InSPO-DPO, template revise",
     "simpo": "SimPO (rl: simpo)",
     "inspo-simpo": "InSPO-SimPO",
-    "inspo-concat": "InSPO-DPO, template concat",
-    "inspo-uncond": "InSPO-DPO, uncond_weight 1",
-    "inspo-beta05": "InSPO-DPO, β 0.5",
 }
+DATA_VARIANTS = ("mixed", "natural", "edited")
+ENGINES = ("axolotl", "trl")
+BASE_LABEL = "SmolLM2-135M-Instruct (base)"
 
 
-def run_config(name: str, steps: int, out_root: Path) -> Path:
-    cfg = yaml.safe_load(RECIPE.read_text())
+def label(run: str) -> str:
+    if run in LABELS:
+        return LABELS[run]
+    if run.startswith("inspo-beta"):
+        return f"InSPO-DPO, β {run.removeprefix('inspo-beta')}"
+    return run
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def load_variant(split: str, data: str) -> list[dict[str, Any]]:
+    """The shipped preference rows of one split in data variant ``data``.
+
+    Uses ``inspo_plugin.data.load_builtin_preferences(split, variant=data)``. Where the package does
+    not offer variants yet, ``mixed`` is the shipped data set (edited and sampled pairs together) and
+    any other variant is an error saying so.
+    """
+    if data not in DATA_VARIANTS:
+        raise SystemExit(f"--data {data}: unknown data variant; choose one of {', '.join(DATA_VARIANTS)}")
+    from inspo_plugin.data import load_builtin_preferences
+
+    try:
+        return load_builtin_preferences(split, variant=data)  # type: ignore[call-arg,unused-ignore]
+    except TypeError as error:
+        if "variant" not in str(error):
+            raise
+        if data == "mixed":
+            return load_builtin_preferences(split)
+        raise SystemExit(
+            f"--data {data}: this inspo_plugin.data has no data variants "
+            "(load_builtin_preferences(split, variant=...)); only --data mixed (the shipped data) is available"
+        ) from error
+    except (ValueError, FileNotFoundError) as error:
+        raise SystemExit(
+            f"--data {data}: the {split} split of this variant is unavailable: {error}"
+        ) from error
+
+
+def write_train_file(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """The training rows as a ``.jsonl`` file, the ``path:`` the study's configs train on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(dict(row), ensure_ascii=False) + "\n" for row in rows)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- configs -----------------------------------------------------------------------------------
+
+
+def budget_name(steps: int | None, epochs: int | None) -> str:
+    """``steps32`` or ``epochs1``: the training length part of a study's name."""
+    if (steps is None) == (epochs is None):
+        raise ValueError("give exactly one of steps and epochs")
+    if steps is not None:
+        if steps < 1:
+            raise ValueError(f"--steps must be positive, got {steps}")
+        return f"steps{steps}"
+    assert epochs is not None
+    if epochs <= 0:
+        raise ValueError(f"--epochs must be positive, got {epochs}")
+    return f"epochs{epochs}"
+
+
+def study_name(data: str, steps: int | None, epochs: int | None, engine: str) -> str:
+    return f"{data}-{budget_name(steps, epochs)}-{engine}"
+
+
+def seeds_for(recipe_seed: int, n: int) -> list[int]:
+    """``n`` training seeds: the recipe's, then the next ones."""
+    if n < 1:
+        raise ValueError(f"--seeds must be at least 1, got {n}")
+    return [recipe_seed + k for k in range(n)]
+
+
+def run_config(
+    recipe: Mapping[str, Any],
+    name: str,
+    *,
+    seed: int,
+    train_file: Path,
+    n_train_rows: int,
+    out_dir: Path,
+    prepared_dir: Path,
+    steps: int | None = None,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """The training config of run ``name`` with ``seed``: the recipe with the run's overrides, trained
+    on ``train_file`` for ``steps`` optimizer steps or ``epochs`` whole epochs (pure; nothing written)."""
+    if name not in RUNS:
+        raise ValueError(f"unknown run {name!r}; available: {', '.join(RUNS)}")
+    budget_name(steps, epochs)
+    cfg = copy.deepcopy(dict(recipe))
     overrides = copy.deepcopy(RUNS[name])
     block = overrides.pop("inspo")
     cfg.update(overrides)
@@ -67,106 +180,534 @@ def run_config(name: str, steps: int, out_root: Path) -> Path:
         cfg.pop("inspo", None)
     else:
         cfg["inspo"] = {**(cfg.get("inspo") or {}), **block}
+    datasets = cfg.get("datasets") or []
+    if len(datasets) != 1:
+        raise ValueError(f"the recipe must train on one dataset, it lists {len(datasets)}")
+    cfg["datasets"] = [{**datasets[0], "path": str(train_file), "split": "train"}]
+    pairs_per_step = int(cfg["micro_batch_size"]) * int(cfg.get("gradient_accumulation_steps") or 1)
+    if steps is not None:
+        total = steps
+        cfg["max_steps"] = steps
+        cfg.pop("num_epochs", None)
+        cfg.update(save_strategy="steps", save_steps=steps)
+    else:
+        assert epochs is not None
+        total = math.ceil(epochs * math.ceil(n_train_rows / pairs_per_step))
+        cfg.pop("max_steps", None)
+        cfg["num_epochs"] = epochs
+        cfg["save_strategy"] = "epoch"
+        cfg.pop("save_steps", None)
     cfg.update(
-        max_steps=steps,
-        output_dir=str(out_root / name),
-        dataset_prepared_path=str(out_root / "prepared" / name),
+        seed=seed,
+        output_dir=str(out_dir),
+        dataset_prepared_path=str(prepared_dir),
         val_set_size=0,  # evaluation happens afterwards, on the held-out split, the same for every run
-        save_steps=steps,
     )
     cfg.pop("eval_strategy", None)
     cfg.pop("eval_steps", None)
     # Axolotl's SimPO path rejects warmup_ratio; the same schedule as whole steps, for every run.
     if "warmup_ratio" in cfg:
-        cfg["warmup_steps"] = math.ceil(cfg.pop("warmup_ratio") * steps)
-    path = out_root / f"{name}.yml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    return path
+        cfg["warmup_steps"] = math.ceil(cfg.pop("warmup_ratio") * total)
+    return cfg
 
 
-def train(config: Path, log_path: Path) -> float:
+def fingerprint(cfg: Mapping[str, Any]) -> str:
+    """A hash of what a config trains (its output locations left out): equal configs, equal runs."""
+    trained = {k: v for k, v in cfg.items() if k not in ("output_dir", "dataset_prepared_path")}
+    return hashlib.sha256(json.dumps(trained, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- engines -----------------------------------------------------------------------------------
+
+
+def default_engine() -> str:
+    return "axolotl" if importlib.util.find_spec("axolotl") is not None else "trl"
+
+
+def train_axolotl(config: Path, log_path: Path) -> float:
     """``axolotl train config`` (one process), progress lines shown, full log in ``log_path``."""
+    from inspo_plugin.axolotl.launch import progress_printer, run_axolotl
+
     result = run_axolotl("train", config, log_path=log_path, on_line=progress_printer())
     if not result.ok:
-        raise SystemExit(f"axolotl train failed (exit {result.returncode}); the full log is {log_path}")
+        raise RuntimeError(f"axolotl train failed (exit {result.returncode}); the full log is {log_path}")
     return result.seconds
 
 
-def main() -> None:
+# recipe key -> the TrainingArguments / DPOConfig field of the same meaning
+TRL_FIELDS = {
+    "micro_batch_size": "per_device_train_batch_size",
+    "gradient_accumulation_steps": "gradient_accumulation_steps",
+    "learning_rate": "learning_rate",
+    "max_steps": "max_steps",
+    "num_epochs": "num_train_epochs",
+    "warmup_steps": "warmup_steps",
+    "optimizer": "optim",
+    "adam_beta1": "adam_beta1",
+    "adam_beta2": "adam_beta2",
+    "weight_decay": "weight_decay",
+    "max_grad_norm": "max_grad_norm",
+    "gradient_checkpointing": "gradient_checkpointing",
+    "logging_steps": "logging_steps",
+    "save_strategy": "save_strategy",
+    "save_steps": "save_steps",
+    "save_only_model": "save_only_model",
+    "save_total_limit": "save_total_limit",
+    "seed": "seed",
+    "rl_beta": "beta",
+    "sequence_len": "max_length",
+    "dataset_num_proc": "dataset_num_proc",
+}
+# recipe keys the trl engine reads itself (and checks); dataset_prepared_path is Axolotl's cache
+# location, with nothing to cache here
+TRL_HANDLED = {
+    "base_model",
+    "plugins",
+    "rl",
+    "inspo",
+    "chat_template",
+    "datasets",
+    "dataset_prepared_path",
+    "val_set_size",
+    "sample_packing",
+    "lr_scheduler",
+    "cosine_min_lr_ratio",
+    "bf16",
+    "fp16",
+    "tf32",
+    "attn_implementation",
+    "output_dir",
+    "save_safetensors",
+}
+
+
+def trl_arguments(cfg: Mapping[str, Any], *, cuda: bool) -> tuple[str, dict[str, Any]]:
+    """``(rl, keyword arguments of DPOConfig / InSPOConfig)`` for a recipe-style config (pure).
+
+    Every key is mapped (:data:`TRL_FIELDS`), read by the engine (:data:`TRL_HANDLED`) or refused:
+    an unknown key, or a value the engine cannot honour, is a ``ValueError`` naming it. On a GPU
+    (``cuda``) the run trains in bf16 mixed precision whatever the recipe's CPU precision says.
+    """
+    rl = cfg.get("rl")
+    if rl not in ("dpo", "inspo"):
+        raise ValueError(f"rl: {rl}: --engine trl trains rl: dpo and rl: inspo runs; use --engine axolotl")
+    unknown = sorted(set(cfg) - set(TRL_FIELDS) - TRL_HANDLED)
+    if unknown:
+        raise ValueError(f"--engine trl does not know the recipe option(s) {unknown}; use --engine axolotl")
+    plugins = cfg.get("plugins") or []
+    if any(p != "inspo_plugin.InSPOPlugin" for p in plugins):
+        raise ValueError(f"plugins: {plugins}: --engine trl knows only inspo_plugin.InSPOPlugin")
+    for key, allowed in (("val_set_size", (0, 0.0, None)), ("sample_packing", (False, None))):
+        if cfg.get(key) not in allowed:
+            raise ValueError(f"{key}: {cfg[key]!r} is not supported by --engine trl (allowed: {allowed})")
+    if cfg.get("fp16") or cfg.get("tf32"):
+        raise ValueError("fp16 / tf32: --engine trl trains in fp32 on CPU and bf16 on GPU")
+    if cfg.get("save_safetensors") is False:
+        raise ValueError("save_safetensors: false is not supported (transformers saves safetensors)")
+    if cfg.get("chat_template") not in ("chatml", "tokenizer_default", None):
+        raise ValueError(
+            f"chat_template: {cfg['chat_template']!r}: --engine trl knows chatml and tokenizer_default"
+        )
+    datasets = cfg.get("datasets") or []
+    if len(datasets) != 1 or datasets[0].get("type") != "inspo_plugin.reflective":
+        raise ValueError("datasets: --engine trl trains on one dataset of type inspo_plugin.reflective")
+    extra = sorted(set(datasets[0]) - {"path", "split", "type"})
+    if extra:
+        raise ValueError(f"datasets[0]: --engine trl does not know {extra}")
+    args: dict[str, Any] = {TRL_FIELDS[k]: v for k, v in cfg.items() if k in TRL_FIELDS and v is not None}
+    scheduler = cfg.get("lr_scheduler") or "linear"
+    if cfg.get("cosine_min_lr_ratio") is not None:
+        if scheduler != "cosine":
+            raise ValueError("cosine_min_lr_ratio needs lr_scheduler: cosine")
+        # Axolotl's cosine with a floor: lr · (r + (1 − r) · ½(1 + cos πt)), transformers' cosine_with_min_lr
+        args["lr_scheduler_type"] = "cosine_with_min_lr"
+        args["lr_scheduler_kwargs"] = {"min_lr_rate": float(cfg["cosine_min_lr_ratio"])}
+    else:
+        args["lr_scheduler_type"] = scheduler
+    args.update(output_dir=str(cfg["output_dir"]), report_to=[], bf16=cuda, use_cpu=not cuda)
+    if rl == "inspo":
+        args.update(cfg.get("inspo") or {})
+    return rl, args
+
+
+def train_trl(cfg: Mapping[str, Any], log_path: Path) -> float:
+    """Train a recipe-style config with plain TRL: ``trl.DPOTrainer`` (``rl: dpo``) or
+    :class:`~inspo_plugin.InSPOTrainer` (``rl: inspo``) on its dataset, on CUDA when available.
+
+    The final model, tokenizer and ``trainer_state.json`` are written to ``output_dir``.
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from inspo_plugin.core.rows import normalize_row
+    from inspo_plugin.data import load_preference_rows
+    from inspo_plugin.models.tiny import CHATML_TEMPLATE
+
+    cuda = torch.cuda.is_available()
+    rl, args = trl_arguments(cfg, cuda=cuda)
+    source = str(cfg["datasets"][0]["path"])
+    rows = [normalize_row(row, index=i, source=source) for i, row in enumerate(load_preference_rows(source))]
+    tokenizer = AutoTokenizer.from_pretrained(cfg["base_model"])
+    if cfg.get("chat_template") == "chatml":
+        tokenizer.chat_template = CHATML_TEMPLATE  # the same text as Axolotl's chatml template
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    attn = cfg.get("attn_implementation")
+
+    def load() -> Any:
+        kwargs: dict[str, Any] = {"dtype": torch.float32}
+        if attn:
+            kwargs["attn_implementation"] = attn
+        return AutoModelForCausalLM.from_pretrained(cfg["base_model"], **kwargs)
+
+    if rl == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        config: Any = DPOConfig(**args)
+        trainer_cls: Any = DPOTrainer
+    else:
+        from inspo_plugin import InSPOConfig, InSPOTrainer
+
+        config = InSPOConfig(**args)
+        trainer_cls = InSPOTrainer
+    trainer = trainer_cls(
+        model=load(),
+        ref_model=load(),
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    started = time.monotonic()
+    trainer.train()
+    seconds = time.monotonic() - started
+    trainer.save_model(cfg["output_dir"])
+    tokenizer.save_pretrained(cfg["output_dir"])
+    trainer.state.save_to_json(str(Path(cfg["output_dir"]) / "trainer_state.json"))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("\n".join(json.dumps(e) for e in trainer.state.log_history) + "\n")
+    return seconds
+
+
+def log_history(output_dir: Path) -> list[dict[str, Any]]:
+    """The training log of a finished run (its final or latest checkpoint's ``trainer_state.json``)."""
+    from inspo_plugin.evaluation.plots import load_log_history
+
+    return load_log_history(output_dir)
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def _per_item(result: Mapping[str, Any], metric: str) -> list[float] | None:
+    if metric == "pass":
+        passes = result.get("passes")
+        return [float(p) for p in passes] if passes is not None else None
+    per_pair = (result.get("preference") or {}).get("per_pair")
+    if not per_pair:
+        return None
+    margins = [float(m) for m in per_pair["margin_uncond"]]
+    return [float(m > 0) for m in margins] if metric == "acc" else margins
+
+
+METRICS = {"pass": "constraint pass rate", "acc": "pref. acc. (deployed)", "margin": "margin (deployed)"}
+
+
+def study_summary(
+    results: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    base: Mapping[str, Any] | None,
+    *,
+    n_resamples: int = 10_000,
+) -> dict[str, dict[str, Any]]:
+    """Per run: seeds, mean over seeds of each metric, and the paired differences to DPO (paired by
+    held-out item and seed, over the seeds both have) and, for the pass rate, to the base model.
+
+    ``results[run][seed]`` is a saved evaluation (``passes``, ``preference.per_pair``).
+    """
+    from inspo_plugin.evaluation.stats import paired_seed_difference
+
+    def table(run: str, metric: str, seeds: Sequence[int]) -> list[list[float]] | None:
+        rows = [_per_item(results[run][s], metric) for s in seeds]
+        if any(r is None for r in rows):
+            return None
+        lengths = {len(r) for r in rows if r is not None}
+        if len(lengths) != 1:
+            raise ValueError(f"run {run}: seeds {list(seeds)} scored different numbers of items for {metric}")
+        return [r for r in rows if r is not None]
+
+    summary: dict[str, dict[str, Any]] = {}
+    base_passes = _per_item(base, "pass") if base else None
+    for run, by_seed in results.items():
+        seeds = sorted(by_seed)
+        entry: dict[str, Any] = {"seeds": seeds, "train_seconds": None}
+        times = [float(by_seed[s]["train_seconds"]) for s in seeds if by_seed[s].get("train_seconds")]
+        if times:
+            entry["train_seconds"] = sum(times) / len(times)
+        for metric in METRICS:
+            own = table(run, metric, seeds)
+            if own is None:
+                continue
+            values = [v for row in own for v in row]
+            entry[metric] = {"mean": sum(values) / len(values)}
+            if run != "dpo" and "dpo" in results:
+                common = [s for s in seeds if s in results["dpo"]]
+                other = table("dpo", metric, common) if common else None
+                mine = table(run, metric, common) if common else None
+                if other is not None and mine is not None:
+                    if len(other[0]) != len(mine[0]):
+                        raise ValueError(f"{run} and dpo scored different numbers of items for {metric}")
+                    entry[metric]["vs_dpo"] = paired_seed_difference(mine, other, n_resamples=n_resamples)
+            if metric == "pass" and base_passes is not None:
+                if len(base_passes) != len(own[0]):
+                    raise ValueError(f"{run} and the base model answered different numbers of prompts")
+                entry[metric]["vs_base"] = paired_seed_difference(own, base_passes, n_resamples=n_resamples)
+        summary[run] = entry
+    return summary
+
+
+def _cell(diff: Mapping[str, Any] | None, scale: float, digits: int, n_seeds: int) -> str:
+    if not diff:
+        return "—"
+    mean, low, high = (diff[k] * scale for k in ("mean", "ci_low", "ci_high"))
+    text = f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+    return text if diff["n_seeds"] == n_seeds else f"{text} ({diff['n_seeds']} seeds)"
+
+
+def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] | None) -> str:
+    """The study's table: means over seeds and paired differences with 95% CIs."""
+    lines = [
+        "| run | seeds | pass rate | Δ pass vs base | Δ pass vs DPO | pref. acc. (deployed) | Δ acc vs DPO "
+        "| margin (deployed) | Δ margin vs DPO | train time / seed |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    if base and base.get("passes"):
+        rate = 100.0 * sum(base["passes"]) / len(base["passes"])
+        lines.append(f"| {BASE_LABEL} | — | {rate:.1f}% | — | — | — | — | — | — | — |")
+    for run, entry in summary.items():
+        n = len(entry["seeds"])
+        pas, acc, mar = entry.get("pass", {}), entry.get("acc", {}), entry.get("margin", {})
+        cells = [
+            label(run),
+            ", ".join(str(s) for s in entry["seeds"]),
+            f"{100 * pas['mean']:.1f}%" if pas else "—",
+            _cell(pas.get("vs_base"), 100.0, 1, n),
+            _cell(pas.get("vs_dpo"), 100.0, 1, n),
+            f"{100 * acc['mean']:.1f}%" if acc else "—",
+            _cell(acc.get("vs_dpo"), 100.0, 1, n),
+            f"{mar['mean']:.2f}" if mar else "—",
+            _cell(mar.get("vs_dpo"), 1.0, 2, n),
+            f"{entry['train_seconds'] / 60:.1f} min" if entry.get("train_seconds") else "—",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curve_histories(
+    results: Mapping[str, Mapping[int, Mapping[str, Any]]],
+) -> dict[str, list[list[dict[str, Any]]]]:
+    """Per run label, the saved training logs of its seeds. DPO's ``rewards/margins`` (β times the
+    deployed log-ratio margin) is added as ``inspo/margin_uncond`` (divided by β) so both share a panel."""
+    curves: dict[str, list[list[dict[str, Any]]]] = {}
+    for run, by_seed in results.items():
+        histories = []
+        for seed in sorted(by_seed):
+            history = [dict(e) for e in by_seed[seed].get("log_history") or []]
+            beta = by_seed[seed].get("beta")
+            for entry in history:
+                if "rewards/margins" in entry and "inspo/margin_uncond" not in entry and beta:
+                    entry["inspo/margin_uncond"] = float(entry["rewards/margins"]) / float(beta)
+            if history:
+                histories.append(history)
+        if histories:
+            curves[label(run)] = histories
+    return curves
+
+
+def load_study(runs_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every saved ``RUN.seedN.json`` of a study, as ``{run: {seed: result}}`` in :data:`RUNS` order."""
+    found: dict[str, dict[int, dict[str, Any]]] = {}
+    for path in sorted(runs_dir.glob("*.seed*.json")):
+        run, _, seed = path.name.removesuffix(".json").rpartition(".seed")
+        if run in RUNS and seed.isdigit():
+            found.setdefault(run, {})[int(seed)] = json.loads(path.read_text())
+    return {run: found[run] for run in RUNS if run in found}
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, choices=list(RUNS))
     parser.add_argument(
-        "--runs", nargs="+", default=["dpo", "inspo", "simpo", "inspo-simpo"], choices=list(RUNS)
+        "--seeds", type=int, default=1, help="seeds per run: the recipe's seed and the next ones"
     )
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
+    parser.add_argument(
+        "--data", default="mixed", choices=DATA_VARIANTS, help="data variant (train and test)"
+    )
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
+    length.add_argument("--epochs", type=int, default=None, help="whole epochs over the training split")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default=None, help="default: axolotl when installed, else trl"
+    )
     parser.add_argument(
         "--generate", type=int, default=None, help="held-out prompts to answer (default: all)"
     )
     parser.add_argument("--pairs", type=int, default=40, help="held-out pairs to score (0: all)")
-    parser.add_argument("--output", default="bench/results/compare")
-    args = parser.parse_args()
+    parser.add_argument("--output", default="bench/results/compare", help="reports: OUTPUT/STUDY/")
+    parser.add_argument(
+        "--work-dir", default="outputs/bench", help="checkpoints and configs: WORK_DIR/STUDY/"
+    )
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    if (args.steps is not None and args.steps < 1) or (args.epochs is not None and args.epochs <= 0):
+        parser.error("--steps / --epochs must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from inspo_plugin.offline import apply_offline_defaults
 
     apply_offline_defaults()
-    out_root = Path("outputs/bench")
-    out_root.mkdir(parents=True, exist_ok=True)
-    report_dir = Path(args.output)
-    materialize_smollm2(MODEL_DIR)
-    steps = args.steps or int(yaml.safe_load(RECIPE.read_text())["max_steps"])
-    rows = load_preference_rows()
-    generate = args.generate or len(rows)
-    pairs = args.pairs or len(rows)
-    reference_logps = None
+    engine = args.engine or default_engine()
+    if engine == "axolotl" and importlib.util.find_spec("axolotl") is None:
+        raise SystemExit("--engine axolotl: axolotl is not installed here; use --engine trl")
+    recipe = yaml.safe_load(RECIPE.read_text())
+    steps = args.steps if args.steps or args.epochs else int(recipe["max_steps"])
+    study = study_name(args.data, steps, args.epochs, engine)
+    work = Path(args.work_dir) / study
+    report_dir = Path(args.output) / study
+    runs_dir = report_dir / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
 
-    results: dict[str, Any] = {}
-    cache = report_dir / "base.json"
-    if cache.is_file():
-        results["base"] = json.loads(cache.read_text())
+    import torch
+
+    from inspo_plugin.evaluation.report import evaluate_checkpoint
+    from inspo_plugin.models.smollm2 import materialize_smollm2
+
+    device = "cuda" if torch.cuda.is_available() else None
+    materialize_smollm2(MODEL_DIR)
+    train_rows = load_variant("train", args.data)
+    test_rows = load_variant("test", args.data)
+    train_file = write_train_file(train_rows, Path(args.work_dir) / "data" / args.data / "train.jsonl")
+    generate = args.generate or len(test_rows)
+    pairs = args.pairs or len(test_rows)
+    print(
+        f"[bench] study {study}: {len(train_rows)} training pairs, engine {engine}, device {device or 'cpu'}"
+    )
+
+    base_path = report_dir / "base.json"
+    if base_path.is_file():
+        base = json.loads(base_path.read_text())
     else:
         print("[bench] evaluating the base model")
-        results["base"] = evaluate_checkpoint(MODEL_DIR, MODEL_DIR, rows, generate=generate)
-        report_dir.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(results["base"]))
-    # Runs finished by earlier invocations (same steps) stay in the table.
-    for name in RUNS:
-        saved = report_dir / f"{name}.json"
-        if name not in args.runs and saved.is_file():
-            results[name] = json.loads(saved.read_text())
-            reference_logps = reference_logps or results[name].get("preference", {}).get("reference_logps")
+        base = evaluate_checkpoint(MODEL_DIR, MODEL_DIR, test_rows, generate=generate, device=device)
+        base_path.write_text(json.dumps(base))
+    reference_logps = None
+    failed: list[str] = []
+    seeds = seeds_for(int(recipe.get("seed", 42)), args.seeds)
+    train: Callable[[dict[str, Any], Path, Path], float] = (
+        (lambda cfg, path, log: train_axolotl(path, log))
+        if engine == "axolotl"
+        else (lambda cfg, path, log: train_trl(cfg, log))
+    )
     for name in args.runs:
-        print(f"\n[bench] {name}: training {steps} steps")
-        config = run_config(name, steps, out_root)
-        seconds = train(config, out_root / f"{name}.log")
-        started = time.monotonic()
-        result = evaluate_checkpoint(
-            out_root / name,
-            MODEL_DIR,
-            rows,
-            generate=generate,
-            max_pairs=pairs,
-            reference_responses=results["base"]["reference_responses"],
-            reference_logps=reference_logps,
-        )
-        reference_logps = result["preference"]["reference_logps"]
-        result["train_seconds"] = seconds
-        result["eval_seconds"] = time.monotonic() - started
-        result["config"] = str(config)
-        results[name] = result
-        (report_dir / f"{name}.json").write_text(json.dumps(result, default=str))
-        print(markdown_table({LABELS.get(k, k): v for k, v in results.items()}))
+        for seed in seeds:
+            saved = runs_dir / f"{name}.seed{seed}.json"
+            if saved.is_file():
+                print(f"[bench] {name} seed {seed}: saved result reused ({saved})")
+                continue
+            run_dir = work / name / f"seed{seed}"
+            cfg = run_config(
+                recipe,
+                name,
+                seed=seed,
+                train_file=train_file,
+                n_train_rows=len(train_rows),
+                out_dir=run_dir,
+                prepared_dir=work / "prepared" / name / f"seed{seed}",
+                steps=steps,
+                epochs=args.epochs,
+            )
+            key = fingerprint(cfg)
+            twin = next(
+                (
+                    p
+                    for p in runs_dir.glob(f"*.seed{seed}.json")
+                    if json.loads(p.read_text()).get("fingerprint") == key
+                ),
+                None,
+            )
+            if twin is not None:
+                result = {**json.loads(twin.read_text()), "same_config_as": twin.name}
+                saved.write_text(json.dumps(result, default=str))
+                print(f"[bench] {name} seed {seed}: the same config as {twin.name}; its result is reused")
+                continue
+            config_path = work / f"{name}.seed{seed}.yml"
+            config_path.parent.mkdir(parents=True, exist_ok=True)
+            config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+            print(f"\n[bench] {name} seed {seed}: training ({budget_name(steps, args.epochs)}, {engine})")
+            try:
+                seconds = train(cfg, config_path, work / f"{name}.seed{seed}.log")
+                started = time.monotonic()
+                result = evaluate_checkpoint(
+                    run_dir,
+                    MODEL_DIR,
+                    test_rows,
+                    generate=generate,
+                    max_pairs=pairs,
+                    reference_responses=base["reference_responses"],
+                    reference_logps=reference_logps,
+                    device=device,
+                )
+            except Exception as error:  # one failed run must not lose the others
+                print(f"[bench] {name} seed {seed} FAILED: {error}", file=sys.stderr)
+                failed.append(f"{name} seed {seed}: {error}")
+                continue
+            reference_logps = result["preference"]["reference_logps"]
+            result.update(
+                run=name,
+                seed=seed,
+                data=args.data,
+                engine=engine,
+                budget=budget_name(steps, args.epochs),
+                fingerprint=key,
+                beta=cfg.get("rl_beta"),
+                train_seconds=seconds,
+                eval_seconds=time.monotonic() - started,
+                config=str(config_path),
+                log_history=log_history(run_dir),
+            )
+            saved.write_text(json.dumps(result, default=str))
 
-    named = {
-        ("SmolLM2-135M-Instruct (base)" if k == "base" else LABELS.get(k, k)): v for k, v in results.items()
-    }
-    paths = write_report(named, report_dir, title=f"SmolLM2-135M-Instruct, {steps} steps, CPU")
-    states = {name: sorted((out_root / name).glob("checkpoint-*/trainer_state.json")) for name in args.runs}
-    inspo_states = [s[-1] for name, s in states.items() if s and name.startswith("inspo")]
-    if inspo_states:
-        from inspo_plugin.evaluation.plots import plot_training_curves
+    results = load_study(runs_dir)
+    summary = study_summary(results, base)
+    table = summary_markdown(summary, base)
+    title = f"SmolLM2-135M-Instruct, data {args.data}, {budget_name(steps, args.epochs)}, engine {engine}"
+    (report_dir / "results.json").write_text(json.dumps(summary, indent=2))
+    (report_dir / "results.md").write_text(
+        f"# {title}\n\n{table}\n\nMeans over seeds. Brackets: paired bootstrap 95% CIs of the difference "
+        "(items: held-out prompts for the pass rate, held-out pairs for accuracy and margin; resampled "
+        "together with the seeds both runs have). Pass rate: greedy answer to the prompt alone passes the "
+        "verifiable constraint. Margins in log-prob units against the base model; 'deployed' = prompted "
+        "with x alone.\n"
+    )
+    curves = curve_histories(results)
+    if curves:
+        from inspo_plugin.evaluation.plots import plot_run_comparison
 
-        plot_training_curves(inspo_states, report_dir / "curves.png")
-    print(f"\n{markdown_table(named)}\n\n[bench] wrote {paths['markdown']}")
+        plot_run_comparison(curves, report_dir / "curves.png", title=title)
+    print(f"\n{table}\n\n[bench] wrote {report_dir / 'results.md'}")
+    if failed:
+        print("[bench] failed runs:\n  " + "\n  ".join(failed), file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -29,6 +29,7 @@ from functools import cache
 from types import NoneType, UnionType
 from typing import Annotated, Any, Self
 
+from inspo_plugin.core.context import DEFAULT_CONTEXT_GAIN_WARNING
 from inspo_plugin.core.objectives import OBJECTIVES, REFERENCE_MODES
 from inspo_plugin.core.rows import ON_INVALID_ROW
 from inspo_plugin.core.sequences import TEMPLATES
@@ -141,6 +142,12 @@ class InSPOOptions:
         "error naming the step and the rows of its batch; skip logs it the same way and leaves the "
         "weights and the optimizer state as they were before that step.",
         choices=ON_NONFINITE,
+    )
+    context_gain_warning: Annotated[float | None, Range(gt=0)] = option(
+        DEFAULT_CONTEXT_GAIN_WARNING,
+        "Threshold (> 0), in nats per answer token, of the mean context gain log π(y|x,y') − log π(y|x) "
+        "over the first training batches: above it one warning says the conditional terms are mostly "
+        "copying the alternative (near-duplicate pairs, such as minimal edits). null: no check.",
     )
 
     def __post_init__(self) -> None:

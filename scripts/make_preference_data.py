@@ -26,6 +26,14 @@ Usage::
 
     python scripts/make_preference_data.py   # 15-30 min on 2 CPU cores (samples cached)
     python scripts/make_preference_data.py --limit 20 --out-dir /tmp/prefs  # quick look
+    # the natural variant, train_natural.jsonl: both answers sampled, never edited (2340 answers,
+    # about 25 min at 0.6 s per answer); train.jsonl, test.jsonl and the card's top are left alone
+    python scripts/make_preference_data.py --natural-only --samples 5 --pairs-per-prompt 4
+
+``--natural-only`` samples the prompts of ``--splits`` (default ``train``) again from a seed stream of
+its own, ``--samples`` answers each, and keeps up to ``--pairs-per-prompt`` distinct (passing,
+failing) pairs of those samples per prompt; prompts without both are counted and dropped. The data
+card's sections after its marker line (variants, measurements) are kept when the card is rewritten.
 
 It runs offline (``inspo_plugin.offline``: no Hub look-ups, no telemetry) unless told otherwise.
 """
@@ -243,23 +251,31 @@ def plan_rows(seed: int) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 # sampling, with a cache keyed by prompt
 # --------------------------------------------------------------------------------------------
-def sampling_key(model_dir: Path) -> str:
-    config = {
+def sampling_key(model_dir: Path, num_samples: int = NUM_SAMPLES, natural: bool = False) -> str:
+    config: dict[str, Any] = {
         "model": "SmolLM2-135M-Instruct",
-        "num_samples": NUM_SAMPLES,
+        "num_samples": num_samples,
         "max_new_tokens": MAX_NEW_TOKENS,
         "temperature": TEMPERATURE,
         "top_p": TOP_P,
         "batch_prompts": BATCH_PROMPTS,
     }
+    if natural:  # its own sample stream (other seeds): the key of the mixed build stays as it was
+        config["stream"] = "natural"
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def sample_all(
-    prompts: list[str], model_dir: Path, cache_file: Path, seed: int
+    prompts: list[str],
+    model_dir: Path,
+    cache_file: Path,
+    seed: int,
+    num_samples: int = NUM_SAMPLES,
+    seed_offset: int = 0,
 ) -> tuple[dict[str, list[str]], float, float]:
     """Samples for every prompt (from the cache where present), the sampling seconds over all runs
-    that filled the cache, and the sampling seconds of this run."""
+    that filled the cache, and the sampling seconds of this run. Batch ``b`` is sampled with seed
+    ``seed + 1000 * b + seed_offset``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -280,7 +296,7 @@ def sample_all(
     todo = [(b, batch) for b, batch in enumerate(batches) if any(p not in cache for p in batch)]
     if todo:
         print(
-            f"[data] sampling {len(todo)} batches of up to {BATCH_PROMPTS} prompts x {NUM_SAMPLES}",
+            f"[data] sampling {len(todo)} batches of up to {BATCH_PROMPTS} prompts x {num_samples}",
             flush=True,
         )
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
@@ -293,12 +309,12 @@ def sample_all(
                     model,
                     tokenizer,
                     batch,
-                    num_samples=NUM_SAMPLES,
+                    num_samples=num_samples,
                     max_new_tokens=MAX_NEW_TOKENS,
                     batch_size=BATCH_PROMPTS,
                     temperature=TEMPERATURE,
                     top_p=TOP_P,
-                    seed=seed + 1000 * b,
+                    seed=seed + 1000 * b + seed_offset,
                 )
                 spent = time.perf_counter() - started
                 seconds += spent
@@ -370,6 +386,107 @@ def build_pair(constraint: Constraint, samples: list[str], rng: random.Random) -
     return pair
 
 
+def natural_pairs(
+    constraint: Constraint, samples: list[str], k: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """Up to ``k`` distinct (passing, failing) pairs of the samples themselves, no edits; none when
+    all samples land on the same side of the check."""
+    usable = list(dict.fromkeys(s for s in samples if s.strip()))
+    passing = [s for s in usable if constraint.check(s)]
+    failing = [s for s in usable if not constraint.check(s)]
+    combos = [(c, r) for c in passing for r in failing]
+    pairs = []
+    for chosen, rejected in rng.sample(combos, min(k, len(combos))):
+        assert constraint.check(chosen), (constraint, chosen)
+        assert not constraint.check(rejected), (constraint, rejected)
+        assert chosen != rejected
+        pairs.append(
+            {"chosen": chosen, "rejected": rejected, "chosen_source": "sampled", "rejected_source": "sampled"}
+        )
+    return pairs
+
+
+CARD_MARKER = "<!-- sections below are kept when the script rewrites this card -->"
+NATURAL_SEED_OFFSET = 500  # batch seeds seed + 1000 * b + 500: disjoint from the mixed build's
+
+
+def main_natural(args: argparse.Namespace, started: float) -> int:
+    """``--natural-only``: ``{split}_natural.jsonl`` with both answers sampled, from a fresh sample stream."""
+    from inspo_plugin.models.smollm2 import materialize_smollm2
+
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    for split in splits:
+        if split not in ("train", "test"):
+            raise SystemExit(f"--splits: unknown split {split!r} (train, test)")
+    model_dir = materialize_smollm2(args.model_dir)
+    rows = [row for row in plan_rows(args.seed) if row["split"] in splits]
+    if args.limit is not None:
+        rows = rows[: args.limit]
+    prompts = list(dict.fromkeys(row["prompt"] for row in rows))
+    cache_file = (
+        args.cache_dir
+        / f"samples-{sampling_key(model_dir, args.samples, natural=True)}-seed{args.seed}.jsonl"
+    )
+    samples, sampling_seconds, sampled_now = sample_all(
+        prompts, model_dir, cache_file, args.seed, args.samples, NATURAL_SEED_OFFSET
+    )
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    rng = random.Random(args.seed + 11)
+    out: dict[str, list[dict[str, Any]]] = {split: [] for split in splits}
+    no_pair: Counter[str] = Counter()
+    for row in rows:
+        raw = samples[row["prompt"]]
+        trimmed = [trim_truncated(s, len(tokenizer(s, add_special_tokens=False)["input_ids"])) for s in raw]
+        pairs = natural_pairs(row["constraint"], trimmed, args.pairs_per_prompt, rng)
+        if not pairs:
+            no_pair[row["split"]] += 1
+        for pair in pairs:
+            record: dict[str, Any] = {
+                "prompt": row["prompt"],
+                **{k: pair[k] for k in ("chosen", "rejected")},
+                "constraint": row["constraint"].to_dict(),
+                "chosen_source": "sampled",
+                "rejected_source": "sampled",
+                "task": row["task"].text,
+            }
+            if row["heldout"] is not None:
+                record["heldout"] = row["heldout"]
+            out[row["split"]].append(record)
+    order_rng = random.Random(args.seed + 12)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stats: dict[str, Any] = {
+        "seed": args.seed,
+        "samples_per_prompt": args.samples,
+        "pairs_per_prompt": args.pairs_per_prompt,
+        "sampled_answers": len(prompts) * args.samples,
+        "sampling_minutes": round(sampling_seconds / 60, 1),
+        "seconds_per_answer": round(sampling_seconds / max(1, len(prompts) * args.samples), 2),
+    }
+    for split, records in out.items():
+        order_rng.shuffle(records)
+        records = [{"id": f"{split}-natural-{i:04d}", **r} for i, r in enumerate(records)]
+        path = args.out_dir / f"{split}_natural.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        prompts_in = sum(1 for row in rows if row["split"] == split)
+        stats[split] = {
+            "rows": len(records),
+            "prompts": prompts_in,
+            "prompts_without_pair": no_pair[split],
+            "kinds": dict(sorted(Counter(r["constraint"]["kind"] for r in records).items())),
+        }
+        print(
+            f"[data] wrote {len(records)} natural pairs to {path}; {no_pair[split]} of {prompts_in} prompts "
+            "had no passing and failing sample (dropped)",
+            flush=True,
+        )
+    stats["total_minutes"] = round((sampling_seconds + time.perf_counter() - started - sampled_now) / 60, 1)
+    print(json.dumps(stats, indent=2), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -381,7 +498,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N planned rows (a quick look)"
     )
+    parser.add_argument(
+        "--natural-only",
+        action="store_true",
+        help="write {split}_natural.jsonl (both answers sampled, never edited) from a fresh sample stream; "
+        "train.jsonl, test.jsonl and the card are left alone",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help=f"answers sampled per prompt (--natural-only; default {NUM_SAMPLES}, the mixed build's)",
+    )
+    parser.add_argument(
+        "--pairs-per-prompt",
+        type=int,
+        default=None,
+        help="at most this many distinct (passing, failing) sample pairs per prompt (--natural-only; default 1)",
+    )
+    parser.add_argument("--splits", default=None, help="splits to build (--natural-only; default train)")
     args = parser.parse_args(argv)
+    if args.natural_only:
+        args.samples = NUM_SAMPLES if args.samples is None else args.samples
+        args.pairs_per_prompt = 1 if args.pairs_per_prompt is None else args.pairs_per_prompt
+        args.splits = args.splits or "train"
+        if args.samples < 2 or args.pairs_per_prompt < 1:
+            raise SystemExit("--samples must be >= 2 and --pairs-per-prompt >= 1")
+        return main_natural(args, time.perf_counter())
+    for flag in ("samples", "pairs_per_prompt", "splits"):
+        if getattr(args, flag) is not None:
+            raise SystemExit(
+                f"--{flag.replace('_', '-')} only applies with --natural-only: the mixed build "
+                f"(train.jsonl, test.jsonl) uses {NUM_SAMPLES} samples and one pair per prompt"
+            )
 
     from inspo_plugin.models.smollm2 import materialize_smollm2
 
@@ -436,7 +585,11 @@ def main(argv: list[str] | None = None) -> int:
     # all sampling (possibly over several interrupted runs) plus this run's other work
     total_seconds = sampling_seconds + (time.perf_counter() - started - sampled_now)
     stats = summarise(out, sampling_seconds, total_seconds, args.seed)
-    (args.out_dir / "README.md").write_text(datacard(stats), encoding="utf-8")
+    card = args.out_dir / "README.md"
+    kept = ""  # the hand-maintained sections (variants, measurements) after CARD_MARKER survive a rebuild
+    if card.is_file() and CARD_MARKER in (text := card.read_text(encoding="utf-8")):
+        kept = text[text.index(CARD_MARKER) :]
+    card.write_text(datacard(stats) + ("\n" + kept if kept else ""), encoding="utf-8")
     print(json.dumps(stats, indent=2), flush=True)
     return 0
 

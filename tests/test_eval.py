@@ -105,6 +105,20 @@ def test_evaluate_checkpoint_and_report(tmp_path, chatml_tokenizer):
     assert gen["win_rate"]["n"] == 4 and set(gen["groups"]) == {"prompt", "constraint"}
     assert after["reference_responses"] == before["responses"]
     assert 0.0 <= after["preference"]["acc_uncond"]["mean"] <= 1.0
+    # per-item values for paired comparisons agree with the summaries
+    from inspo_plugin.evaluation.checkers import constraint_from_dict
+
+    expected = [
+        constraint_from_dict(r["constraint"]).check(a) for r, a in zip(ROWS, after["responses"], strict=False)
+    ]
+    assert after["passes"] == expected and len(before["passes"]) == 4
+    assert sum(after["passes"]) / 4 == pytest.approx(gen["candidate"]["pass_rate"])
+    margins = after["preference"]["per_pair"]["margin_uncond"]
+    assert len(margins) == len(ROWS)
+    assert sum(margins) / len(margins) == pytest.approx(after["preference"]["margin_uncond"]["mean"])
+    assert sum(m > 0 for m in margins) / len(margins) == pytest.approx(
+        after["preference"]["acc_uncond"]["mean"]
+    )
     table = markdown_table({"base": before, "tuned": {**after, "train_seconds": 90}})
     assert table.count("\n") == 3 and "| base | — | — | — |" in table and "1.5 min" in table
     paths = write_report({"base": before, "tuned": after}, tmp_path / "report", title="t")

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from inspo_plugin.evaluation.plots import load_log_history, plot_training_curves
+from inspo_plugin.evaluation.plots import (
+    comparison_figure,
+    ema,
+    load_log_history,
+    plot_run_comparison,
+    plot_training_curves,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -91,3 +97,43 @@ def test_bad_inputs(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"global_step": 3}))
     with pytest.raises(ValueError, match="no 'log_history'"):
         plot_training_curves(bad, tmp_path / "x.png")
+
+
+def test_ema_is_the_bias_corrected_weighted_mean() -> None:
+    pandas = pytest.importorskip("pandas")
+    values = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0]
+    expected = pandas.Series(values).ewm(alpha=1 - 0.7, adjust=True).mean().tolist()
+    assert ema(values, 0.7) == pytest.approx(expected)
+    assert ema(values, 0.0) == values and ema(values, 0.9)[0] == 3.0
+    with pytest.raises(ValueError, match="weight"):
+        ema(values, 1.0)
+
+
+def test_run_comparison_one_line_per_run_over_seeds(tmp_path: Path) -> None:
+    dpo = [_write_state(tmp_path / "dpo" / f"seed{s}", _history(6, with_uncond=False)) for s in (1, 2)]
+    inspo = [_write_state(tmp_path / "inspo" / "seed1", _history(8))]
+    runs = {"dpo": dpo, "inspo": inspo, "inspo-list": [_history(4)]}
+    fig = comparison_figure(runs, smoothing=0.5)
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "training loss",
+        "deployed log-ratio margin",
+        "reflective log-ratio margin",
+    ]
+    loss_ax = fig.axes[0]
+    labelled = [line for line in loss_ax.get_lines() if not line.get_label().startswith("_")]
+    assert [line.get_label() for line in labelled] == ["dpo (mean of 2 seeds)", "inspo", "inspo-list"]
+    faint = [line for line in loss_ax.get_lines() if line.get_label() == "_nolegend_"]
+    assert len(faint) == 3 and all(line.get_alpha() < 0.5 for line in faint)
+    # the solid line is the EMA of the per-step points
+    assert list(labelled[1].get_ydata()) == pytest.approx(ema(list(faint[1].get_ydata()), 0.5))
+    # dpo does not log the margins: no dpo line there
+    margin_labels = [
+        line.get_label() for line in fig.axes[1].get_lines() if not line.get_label().startswith("_")
+    ]
+    assert margin_labels == ["inspo", "inspo-list"]
+    out = plot_run_comparison(runs, tmp_path / "cmp" / "curves.png")
+    assert _png_size(out)[1] > 700  # three panels
+    with pytest.raises(ValueError, match="list of trainer states"):
+        comparison_figure({"dpo": tmp_path / "dpo"})
+    with pytest.raises(ValueError, match="no run logs"):
+        comparison_figure({"x": [[{"step": 1, "other": 1.0}]]})

@@ -7,7 +7,7 @@ import statistics
 import numpy as np
 import pytest
 
-from inspo_plugin.evaluation.stats import bootstrap_ci, paired_difference, win_rate
+from inspo_plugin.evaluation.stats import bootstrap_ci, paired_difference, paired_seed_difference, win_rate
 
 
 def _normal_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -101,3 +101,87 @@ def test_paired_difference() -> None:
     result = paired_difference([1, 1, 0, 1], [0, 1, 0, 0], n_resamples=500)
     assert result["mean"] == pytest.approx(0.5)
     assert result["ci_low"] <= 0.5 <= result["ci_high"]
+
+
+# --- paired_seed_difference: two runs, several seeds, paired by (item, seed) -------------------
+
+
+def _exact_two_way_bootstrap(diff: np.ndarray) -> np.ndarray:
+    """Independent reference: the mean of every equally likely (seed draw, item draw), enumerated."""
+    import itertools
+
+    n_seeds, n_items = diff.shape
+    means = [
+        diff[np.ix_(seeds, items)].mean()
+        for seeds in itertools.product(range(n_seeds), repeat=n_seeds)
+        for items in itertools.product(range(n_items), repeat=n_items)
+    ]
+    return np.asarray(means)
+
+
+def test_paired_seed_difference_matches_the_enumerated_bootstrap() -> None:
+    rng = np.random.default_rng(11)
+    a = rng.normal(size=(2, 4)) + np.array([[0.5], [-0.3]])
+    b = rng.normal(size=(2, 4))
+    result = paired_seed_difference(a, b, n_resamples=40_000, seed=2)
+    exact = _exact_two_way_bootstrap(a - b)  # 2² · 4⁴ = 1024 resamples
+    assert result["mean"] == pytest.approx(float((a - b).mean()), abs=1e-12)
+    assert (result["mean_a"], result["mean_b"]) == (pytest.approx(a.mean()), pytest.approx(b.mean()))
+    assert (result["n_seeds"], result["n_items"]) == (2, 4)
+    assert result["se"] == pytest.approx(exact.std(), rel=0.03)
+    low, high = np.quantile(exact, [0.025, 0.975])
+    width = high - low
+    assert abs(result["ci_low"] - low) < 0.03 * width
+    assert abs(result["ci_high"] - high) < 0.03 * width
+
+
+def test_paired_seed_difference_pairs_items_not_just_means() -> None:
+    # A is B plus a small constant on every item: paired, the interval is tight and excludes zero,
+    # although the items themselves vary far more than the effect.
+    rng = np.random.default_rng(3)
+    b = rng.normal(0.0, 5.0, size=(3, 50))
+    a = b + 0.2 + rng.normal(0.0, 0.05, size=b.shape)
+    result = paired_seed_difference(a, b, n_resamples=2000)
+    assert 0.1 < result["ci_low"] < 0.2 < result["ci_high"] < 0.3
+    # the same numbers with the pairing broken (B's items shuffled) no longer show the effect
+    shuffled = paired_seed_difference(a, b[:, rng.permutation(50)], n_resamples=2000)
+    assert shuffled["ci_low"] < 0.0 < shuffled["ci_high"]
+
+
+def test_paired_seed_difference_covers_a_known_effect() -> None:
+    # Pass/fail scores whose probability depends on the prompt and the seed; A is better by 0.1
+    # (and, in the second half of the trials, by nothing).
+    rng = np.random.default_rng(2024)
+    covered, detected, false_alarms, trials = 0, 0, 0, 120
+    for t in range(2 * trials):
+        effect = 0.1 if t < trials else 0.0
+        difficulty = rng.uniform(0.2, 0.7, size=132)
+        seed_shift = rng.normal(0.0, 0.02, size=(3, 1))
+        b = rng.random((3, 132)) < difficulty + seed_shift
+        a = rng.random((3, 132)) < difficulty + seed_shift + effect
+        result = paired_seed_difference(a, b, n_resamples=800, seed=t)
+        covered += result["ci_low"] <= effect <= result["ci_high"]
+        detected += effect > 0 and result["ci_low"] > 0.0
+        false_alarms += effect == 0 and not result["ci_low"] <= 0.0 <= result["ci_high"]
+    assert covered / (2 * trials) >= 0.93  # nominal 95% (the two-way resampling is conservative)
+    assert detected / trials > 0.3  # ~0.47 expected: 3 seeds x 132 prompts, a 10-point gain
+    assert false_alarms / trials <= 0.06
+
+
+def test_paired_seed_difference_against_a_single_base_row_and_errors() -> None:
+    a = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    base = [0.0, 0.0, 1.0]
+    result = paired_seed_difference(a, base, n_resamples=500)
+    assert result["mean"] == pytest.approx((a - np.array(base)).mean())
+    one_seed = paired_seed_difference([[1, 1, 0, 1]], [[0, 1, 0, 0]], n_resamples=500)
+    assert one_seed["mean"] == pytest.approx(paired_difference([1, 1, 0, 1], [0, 1, 0, 0])["mean"])
+    same = paired_seed_difference([[1.0, 2.0]], [[0.5, 1.5]])
+    assert (same["mean"], same["ci_low"], same["ci_high"]) == (0.5, 0.5, 0.5)
+    with pytest.raises(ValueError, match="pair"):
+        paired_seed_difference(a, [[0.0, 1.0, 1.0]] * 3)
+    with pytest.raises(ValueError, match="seeds, items"):
+        paired_seed_difference([1.0, 0.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="NaN"):
+        paired_seed_difference([[1.0, float("nan")]], [[0.0, 0.0]])
+    with pytest.raises(ValueError, match="at least one"):
+        paired_seed_difference(np.zeros((0, 3)), np.zeros((0, 3)))

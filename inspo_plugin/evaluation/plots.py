@@ -5,6 +5,11 @@
 against the unconditional margin ``inspo/margin_uncond`` (the deployed policy, prompted with x
 alone) over the training steps, and the training ``loss`` in a second panel.
 
+:func:`plot_run_comparison` draws several runs, each possibly trained with several seeds, on shared
+panels (one panel per logged metric, by default the loss and both margins): per run one line, the
+exponential moving average (:func:`ema`) of the seed-averaged value at each step, over that value's
+per-step points drawn faint.
+
 Rendering uses matplotlib's Agg canvas directly, so no display is needed and the global pyplot
 backend is left alone.
 """
@@ -17,9 +22,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_METRICS", "load_log_history", "plot_training_curves"]
+__all__ = [
+    "COMPARISON_METRICS",
+    "DEFAULT_METRICS",
+    "comparison_figure",
+    "ema",
+    "load_log_history",
+    "plot_run_comparison",
+    "plot_training_curves",
+]
 
 DEFAULT_METRICS = ("inspo/margin_cond", "inspo/margin_uncond")
+COMPARISON_METRICS = ("loss", "inspo/margin_uncond", "inspo/margin_cond")
+_PANEL_LABELS = {
+    "loss": "training loss",
+    "inspo/margin_uncond": "deployed log-ratio margin",
+    "inspo/margin_cond": "reflective log-ratio margin",
+}
 
 RunSource = str | Path | Sequence[Mapping[str, Any]]
 
@@ -171,6 +190,112 @@ def plot_training_curves(
             axes[1].legend(fontsize="small")
     axes[-1].set_xlabel("step")
     fig.suptitle(title or "InSPO margins: conditional (training signal) vs unconditional (deployed)")
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def ema(values: Sequence[float], weight: float = 0.8) -> list[float]:
+    """Bias-corrected exponential moving average (TensorBoard's smoothing).
+
+    ``s_t = weight · s_{t-1} + (1 - weight) · x_t`` from ``s_0 = 0``, reported as
+    ``s_t / (1 - weight^t)``: the weighted mean ``Σ_k weight^k x_{t-k} / Σ_k weight^k`` of the
+    values so far, so the first point is ``x_1`` itself. ``weight`` 0 returns the values unchanged.
+    """
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"ema weight must be in [0, 1), got {weight}")
+    out, state, norm = [], 0.0, 0.0
+    for value in values:
+        state = weight * state + (1.0 - weight) * float(value)
+        norm = weight * norm + (1.0 - weight)
+        out.append(state / norm)
+    return out
+
+
+def _seed_mean(histories: Sequence[list[dict[str, Any]]], key: str) -> tuple[list[float], list[float]]:
+    """Per step, the mean over the seeds that log ``key`` at that step."""
+    by_step: dict[float, list[float]] = {}
+    for history in histories:
+        for step, value in zip(*_series(history, key), strict=True):
+            by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    return steps, [sum(by_step[s]) / len(by_step[s]) for s in steps]
+
+
+def comparison_figure(
+    runs: Mapping[str, Sequence[RunSource]],
+    *,
+    metrics: Sequence[str] = COMPARISON_METRICS,
+    smoothing: float = 0.8,
+    title: str | None = None,
+) -> Any:
+    """The matplotlib ``Figure`` of :func:`plot_run_comparison` (see there), not saved."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not runs:
+        raise ValueError("plot_run_comparison needs at least one run")
+    loaded: dict[str, list[list[dict[str, Any]]]] = {}
+    for label, sources in runs.items():
+        if isinstance(sources, str | Path) or not sources:
+            raise ValueError(f"run {label!r}: give a list of trainer states (one per seed), got {sources!r}")
+        loaded[label] = [load_log_history(source) for source in sources]
+    panels = [key for key in metrics if any(_series(h, key)[0] for hs in loaded.values() for h in hs)]
+    if not panels:
+        logged = sorted({k for hs in loaded.values() for h in hs for e in h for k in e})
+        raise ValueError(f"no run logs any of {list(metrics)} (keys found: {logged})")
+    fig = Figure(figsize=(7.5, 3.2 * len(panels)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, key in zip(axes, panels, strict=True):
+        for r, (label, histories) in enumerate(loaded.items()):
+            steps, values = _seed_mean(histories, key)
+            if not steps:
+                continue
+            colour = f"C{r % 10}"
+            seeds = sum(1 for h in histories if _series(h, key)[0])
+            ax.plot(steps, values, ".", color=colour, alpha=0.25, markersize=4, label="_nolegend_")
+            name = label if seeds == 1 else f"{label} (mean of {seeds} seeds)"
+            ax.plot(steps, ema(values, smoothing), "-", color=colour, linewidth=1.6, label=name)
+        if key.startswith("inspo/margin"):
+            ax.axhline(0.0, color="grey", linewidth=0.8, label="_nolegend_")
+        ax.set_ylabel(_PANEL_LABELS.get(key, key))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+    axes[-1].set_xlabel("step")
+    fig.suptitle(title or f"Training curves (lines: EMA {smoothing}; points: per step, mean over seeds)")
+    return fig
+
+
+def plot_run_comparison(
+    runs: Mapping[str, Sequence[RunSource]],
+    out_png: str | Path,
+    *,
+    metrics: Sequence[str] = COMPARISON_METRICS,
+    smoothing: float = 0.8,
+    title: str | None = None,
+) -> Path:
+    """Training curves of several runs, each trained with one or more seeds, on shared panels.
+
+    Args:
+        runs: legend label → that run's trainer states, one per seed (``trainer_state.json`` paths,
+            run directories or ``log_history`` lists).
+        out_png: where to write the PNG (parent folders are created).
+        metrics: one panel per key that at least one run logs (others are left out); a run that
+            does not log a key (DPO has no reflective margin) has no line in that panel.
+        smoothing: the :func:`ema` weight of the lines; the faint points are the unsmoothed
+            per-step means over seeds.
+        title: figure title.
+
+    Returns:
+        ``out_png`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ValueError: no runs, a run without states, or no run logs any of ``metrics``.
+        FileNotFoundError: a path has no ``trainer_state.json``.
+    """
+    fig = comparison_figure(runs, metrics=metrics, smoothing=smoothing, title=title)
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

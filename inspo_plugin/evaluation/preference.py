@@ -93,7 +93,8 @@ def preference_metrics(
     """Accuracy and mean margin, unconditional and conditional, with bootstrap 95% CIs.
 
     The result's ``reference_logps`` can be passed back in to skip the reference forwards when
-    several checkpoints are compared with the same reference on the same rows.
+    several checkpoints are compared with the same reference on the same rows. ``per_pair`` holds
+    each scored pair's margins (``margin_uncond``, ``margin_cond``) in row order, for paired tests.
     """
     examples, skipped = prepare_rows(
         tokenizer, rows, template, max_length, reflection_prompt=reflection_prompt
@@ -114,6 +115,8 @@ def preference_metrics(
         out[f"acc_{name}"] = _summary(acc, n_resamples, seed)
         out[f"margin_{name}"] = _summary(values, n_resamples, seed)
     out["reference_logps"] = {k: v.tolist() for k, v in ref.items()}
+    # per pair, in row order: for paired comparisons of several checkpoints on the same pairs
+    out["per_pair"] = {"margin_uncond": margin_uncond.tolist(), "margin_cond": margin_cond.tolist()}
     return out
 
 

@@ -21,14 +21,17 @@ from typing import Any
 Progress = Callable[[str], None]
 
 
-def load_model(path: str | Path) -> tuple[Any, Any]:
-    """A causal LM and its tokenizer from a local checkpoint (full model or PEFT adapter), fp32, eval mode."""
+def load_model(path: str | Path, device: str | None = None) -> tuple[Any, Any]:
+    """A causal LM and its tokenizer from a local checkpoint (full model or PEFT adapter), fp32, eval mode,
+    on ``device`` (default: where transformers loads it, the CPU)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype="float32")
+    if device is not None:
+        model.to(device)
     model.eval()
     return model, tokenizer
 
@@ -49,21 +52,24 @@ def evaluate_checkpoint(
     judge: Any = None,
     progress: Progress = print,
     seed: int = 0,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Everything for one checkpoint. ``generate``: number of held-out prompts to answer (0: none);
     ``max_pairs``: score only the first N pairs for the preference metrics (default: all).
 
     ``reference_responses`` / ``reference_logps`` reuse the reference's answers and log-probs across
     several checkpoints; the result holds both (``responses``, ``reference_responses``,
-    ``preference.reference_logps``) so the caller can cache them.
+    ``preference.reference_logps``) so the caller can cache them. ``passes`` holds, per answered
+    prompt, whether the checkpoint's answer passes its constraint (for paired comparisons).
+    ``device``: where both models run (default: the CPU).
     """
     import torch
 
     torch.manual_seed(seed)
     started = time.monotonic()
     is_reference = Path(model_path).resolve() == Path(reference_path).resolve()
-    model, tokenizer = load_model(model_path)
-    reference = model if is_reference else load_model(reference_path)[0]
+    model, tokenizer = load_model(model_path, device)
+    reference = model if is_reference else load_model(reference_path, device)[0]
     from inspo_plugin.evaluation.preference import preference_metrics
 
     result: dict[str, Any] = {"model": str(model_path), "reference": str(reference_path)}
@@ -92,7 +98,7 @@ def evaluate_checkpoint(
         )
         if is_reference:
             rate = constraint_pass_rate(responses, constraints, seed=seed)
-            del rate["passes"]
+            result["passes"] = rate.pop("passes")
             result["generation"] = {"candidate": rate}
             result["responses"] = result["reference_responses"] = responses
             result["seconds"] = round(time.monotonic() - started, 1)
@@ -107,6 +113,7 @@ def evaluate_checkpoint(
             responses, list(reference_responses)[: len(prompts)], constraints, groups=groups, seed=seed
         )
         result["responses"] = responses
+        result["passes"] = constraint_pass_rate(responses, constraints, n_resamples=1)["passes"]
         result["reference_responses"] = list(reference_responses)[: len(prompts)]
         if judge is not None:
             progress(f"  pairwise judge on {len(prompts)} prompts")

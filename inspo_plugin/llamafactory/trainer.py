@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from inspo_plugin.core.context import ContextGainMonitor
 from inspo_plugin.core.finite import gradient_problem
 from inspo_plugin.core.layout import ROW_COLUMN
 from inspo_plugin.core.logprobs import reflective_forward, split_policy_logps
@@ -88,6 +89,8 @@ def make_trainer_class(base: type, options: InSPOOptions) -> type:
                 parallelism(self.accelerator),
                 reference,
             )
+            # One warning when the first training batches' conditional terms are mostly copying.
+            self.context_gain = ContextGainMonitor(self.inspo.context_gain_warning)
 
         def training_step(
             self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any
@@ -110,17 +113,23 @@ def make_trainer_class(base: type, options: InSPOOptions) -> type:
         def get_batch_loss_metrics(
             self, model: Any, batch: dict[str, torch.Tensor], train_eval: str = "train"
         ) -> tuple[torch.Tensor, dict[str, float]]:
-            loss, metrics, _ = self.inspo_step(model, batch)
+            loss, metrics, _ = self.inspo_step(model, batch, observe=train_eval == "train")
             prefix = "eval_" if train_eval == "eval" else ""
             return loss, {f"{prefix}{key}": value for key, value in metrics.items()}
 
         def inspo_step(
-            self, model: Any, batch: Mapping[str, torch.Tensor]
+            self, model: Any, batch: Mapping[str, torch.Tensor], observe: bool = False
         ) -> tuple[torch.Tensor, dict[str, float], Any]:
-            """Loss, metric means and the core's per-pair result for one collated batch."""
+            """Loss, metric means and the core's per-pair result for one collated batch.
+
+            ``observe``: a training batch, counted by the context-gain check.
+            """
             reference = self.inspo_reference(model, batch)
             seg, _ = reflective_forward(model, batch)
             policy, chosen_len, rejected_len = split_policy_logps(seg)
+            warning = self.context_gain.observe(policy, chosen_len, rejected_len) if observe else None
+            if warning and self.is_world_process_zero():
+                logger.warning(warning)
             result = inspo_loss(policy, reference, chosen_len, rejected_len, self.inspo)
             metrics = {name: values.float().mean().item() for name, values in result.metrics.items()}
             if reference is not None:

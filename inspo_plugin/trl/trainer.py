@@ -44,6 +44,7 @@ from trl.data_utils import extract_prompt
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from inspo_plugin.core.collator import DataCollatorForReflectivePreference
+from inspo_plugin.core.context import ContextGainMonitor
 from inspo_plugin.core.layout import (
     DROP_COLUMN,
     LAYOUT_COLUMNS,
@@ -192,6 +193,8 @@ class InSPOTrainerMixin(_TrainerBase):
                 "the backward pass); use on_nonfinite: stop"
             )
         self._nonfinite = NonFiniteGuard(self, self.inspo.on_nonfinite)
+        # One warning when the first training batches' conditional terms are mostly copying.
+        self._context_gain = ContextGainMonitor(self.inspo.context_gain_warning)
 
     def training_step(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> torch.Tensor:
         """The trainer's step, then the non-finite check (:mod:`inspo_plugin.trl.nonfinite`)."""
@@ -455,6 +458,9 @@ class InSPOTrainerMixin(_TrainerBase):
         extra = {"output_router_logits": True} if aux_loss_enabled else None
         seg, outputs = reflective_forward(model, inputs, extra)
         policy, chosen_len, rejected_len = split_policy_logps(seg)
+        warning = self._context_gain.observe(policy, chosen_len, rejected_len) if mode == "train" else None
+        if warning and self.is_world_process_zero():
+            logger.warning(warning)
         result = inspo_loss(policy, reference, chosen_len, rejected_len, self.inspo)
         self._last_pair_metrics = result.metrics  # read by prediction_step for compute_metrics
         loss = result.losses.mean()

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -229,7 +230,7 @@ def test_the_bridge_read_from_lf_templates_is_the_chat_templates(lf_template, st
 
 
 @pytest.mark.parametrize("loss_type", ["sigmoid", "hinge"])
-def test_adapter_loss_and_logps_equal_an_independent_computation(work, loss_type):
+def test_adapter_loss_and_logps_equal_an_independent_computation(work, loss_type, caplog):
     import llamafactory.train.dpo.trainer as lf_trainer
     from llamafactory.data.processor import PairwiseDatasetProcessor
     from llamafactory.model import load_model
@@ -261,6 +262,7 @@ def test_adapter_loss_and_logps_equal_an_independent_computation(work, loss_type
     model.eval()
     with torch.no_grad():
         loss, _, result = trainer.inspo_step(model, batch)
+    assert trainer.context_gain.seen == 0  # only training batches count for the context-gain check
 
     # Independent: full logits, log-softmax, sums over the answer segments, by hand.
     ids, mask, seg = batch["inspo_input_ids"], batch["inspo_attention_mask"], batch["inspo_segment_ids"]
@@ -309,6 +311,23 @@ def test_adapter_loss_and_logps_equal_an_independent_computation(work, loss_type
     lf_chosen = plain.preprocess_dataset(example)["chosen_input_ids"][0]
     assert rows[0]["inspo_ids_a"][: len(lf_chosen)] == lf_chosen
     assert rows[0]["inspo_segments_a"][len(lf_chosen)] == Segment.BRIDGE
+
+    # The context-gain warning on training batches, against the gain computed here: pooled over both
+    # answers, (sum of cond - plain log-probs) / (answer tokens); it fires just below it, not just above.
+    if loss_type == "sigmoid":
+        from inspo_plugin.core.context import ContextGainMonitor
+
+        tokens = (seg[:, 1:] == Segment.FIRST).sum().item()
+        gain = ((chosen_cond - chosen).sum() + (rejected_cond - rejected).sum()).item() / tokens
+        for threshold, fires in ((gain - 1e-3, True), (gain + 1e-3, False)):
+            trainer.context_gain = ContextGainMonitor(threshold, batches=1)
+            with caplog.at_level(logging.WARNING, logger="inspo_plugin"), torch.no_grad():
+                caplog.clear()
+                trainer.get_batch_loss_metrics(model, batch, train_eval="train")
+            assert any("context_gain_warning" in r.getMessage() for r in caplog.records) is fires, (
+                gain,
+                threshold,
+            )
 
 
 def test_invalid_rows_stop_the_run_naming_file_row_and_field(work):

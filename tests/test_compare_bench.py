@@ -1,0 +1,251 @@
+"""bench/compare.py: configs for seeds, data variants and epochs; the seeded table; the plain-TRL engine."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from inspo_plugin.models.smollm2 import DEMO_RECIPE
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "compare.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("compare_bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["compare_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def recipe():
+    return yaml.safe_load(DEMO_RECIPE.read_text())
+
+
+def _config(bench, recipe, name, tmp_path, **kw):
+    values = dict(
+        seed=43,
+        train_file=tmp_path / "natural" / "train.jsonl",
+        n_train_rows=468,
+        out_dir=tmp_path / "out" / name,
+        prepared_dir=tmp_path / "prep" / name,
+    )
+    values.update(kw)
+    return bench.run_config(recipe, name, **values)
+
+
+def test_run_configs_for_steps_epochs_seeds_and_data(bench, recipe, tmp_path):
+    dpo = _config(bench, recipe, "dpo", tmp_path, steps=8)
+    assert dpo["rl"] == "dpo" and "inspo" not in dpo
+    assert dpo["seed"] == 43 and dpo["max_steps"] == 8 and "num_epochs" not in dpo
+    assert dpo["datasets"][0]["path"] == str(tmp_path / "natural" / "train.jsonl")
+    assert dpo["datasets"][0]["type"] == recipe["datasets"][0]["type"]
+    assert dpo["warmup_steps"] == math.ceil(recipe["warmup_ratio"] * 8) and "warmup_ratio" not in dpo
+    assert dpo["output_dir"] == str(tmp_path / "out" / "dpo") and dpo["save_steps"] == 8
+
+    epochs = _config(bench, recipe, "inspo", tmp_path, epochs=2)
+    assert "max_steps" not in epochs and epochs["num_epochs"] == 2 and epochs["save_strategy"] == "epoch"
+    per_step = recipe["micro_batch_size"] * recipe["gradient_accumulation_steps"]
+    assert epochs["warmup_steps"] == math.ceil(recipe["warmup_ratio"] * 2 * math.ceil(468 / per_step))
+    assert epochs["inspo"]["loss_type"] == "sigmoid"
+    assert epochs["inspo"]["template"] == recipe["inspo"]["template"]  # the recipe's options are kept
+
+    uncond = _config(bench, recipe, "inspo-uncond", tmp_path, steps=4)
+    concat = _config(bench, recipe, "inspo-concat", tmp_path, steps=4)
+    beta = _config(bench, recipe, "inspo-beta0.05", tmp_path, steps=4)
+    assert uncond["inspo"]["uncond_weight"] == 1.0 and concat["inspo"]["template"] == "concat"
+    assert beta["rl_beta"] == 0.05 and beta["rl"] == "inspo"
+    # the recipe itself is untouched by the run overrides
+    assert "max_steps" in recipe and recipe["inspo"].get("uncond_weight") is None
+
+    # configs equal up to their output locations train once
+    inspo = _config(bench, recipe, "inspo", tmp_path, steps=4)
+    revise = _config(bench, recipe, "inspo-revise", tmp_path, steps=4)
+    assert bench.fingerprint(inspo) == bench.fingerprint(revise)  # the recipe's template is revise
+    assert bench.fingerprint(inspo) != bench.fingerprint(concat)
+    assert bench.fingerprint(inspo) != bench.fingerprint(
+        _config(bench, recipe, "inspo", tmp_path, steps=4, seed=44)
+    )
+
+    assert bench.seeds_for(42, 3) == [42, 43, 44]
+    assert bench.study_name("edited", None, 1, "trl") == "edited-epochs1-trl"
+    assert bench.study_name("mixed", 32, None, "axolotl") == "mixed-steps32-axolotl"
+    with pytest.raises(ValueError, match="exactly one"):
+        _config(bench, recipe, "dpo", tmp_path, steps=4, epochs=1)
+    with pytest.raises(ValueError, match="unknown run"):
+        _config(bench, recipe, "ppo", tmp_path, steps=4)
+    with pytest.raises(ValueError, match="seeds"):
+        bench.seeds_for(42, 0)
+
+
+def test_command_line(bench):
+    args = bench.parse_args(
+        ["--runs", "dpo", "inspo-beta0.3", "--seeds", "3", "--epochs", "1", "--data", "edited"]
+    )
+    assert (args.runs, args.seeds, args.epochs, args.steps, args.data) == (
+        ["dpo", "inspo-beta0.3"],
+        3,
+        1.0,
+        None,
+        "edited",
+    )
+    for bad in (
+        ["--steps", "4", "--epochs", "1"],
+        ["--data", "other"],
+        ["--seeds", "0"],
+        ["--epochs", "1.5"],
+    ):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
+
+
+def test_data_variants(bench, monkeypatch):
+    import inspo_plugin.data as data
+
+    rows = bench.load_variant("test", "mixed")
+    assert rows and {"prompt", "chosen", "rejected"} <= set(rows[0])
+
+    def without_variants(split, name="ifeval_prefs"):
+        return [{"split": split}]
+
+    monkeypatch.setattr(data, "load_builtin_preferences", without_variants)
+    assert bench.load_variant("train", "mixed") == [{"split": "train"}]  # the shipped data is the mixed set
+    with pytest.raises(SystemExit, match=r"--data natural: .*no data variants"):
+        bench.load_variant("train", "natural")
+
+    def with_variants(split, name="ifeval_prefs", variant="mixed"):
+        if variant == "edited":
+            raise FileNotFoundError("edited/train.jsonl is missing")
+        return [{"split": split, "variant": variant}]
+
+    monkeypatch.setattr(data, "load_builtin_preferences", with_variants)
+    assert bench.load_variant("test", "natural") == [{"split": "test", "variant": "natural"}]
+    with pytest.raises(SystemExit, match=r"--data edited: the train split .*missing"):
+        bench.load_variant("train", "edited")
+
+
+def _result(passes, margins, history=None, seconds=60.0, beta=0.1):
+    return {
+        "passes": passes,
+        "preference": {"per_pair": {"margin_uncond": margins, "margin_cond": margins}},
+        "train_seconds": seconds,
+        "log_history": history or [],
+        "beta": beta,
+    }
+
+
+def test_study_summary_pairs_runs_by_item_and_seed(bench):
+    rng = np.random.default_rng(0)
+    base = {"passes": [False] * 10}
+    dpo = {s: _result(list(rng.random(10) < 0.5), list(rng.normal(size=8))) for s in (42, 43)}
+    inspo = {s: _result(list(rng.random(10) < 0.7), list(rng.normal(size=8))) for s in (42, 43, 44)}
+    summary = bench.study_summary({"dpo": dpo, "inspo": inspo}, base, n_resamples=500)
+    entry = summary["inspo"]
+    assert entry["seeds"] == [42, 43, 44]
+    own = np.array([inspo[s]["passes"] for s in (42, 43, 44)], dtype=float)
+    assert entry["pass"]["mean"] == pytest.approx(own.mean())
+    # vs DPO: only the seeds both have, paired cell by cell
+    common = np.array([inspo[s]["passes"] for s in (42, 43)], dtype=float)
+    other = np.array([dpo[s]["passes"] for s in (42, 43)], dtype=float)
+    assert entry["pass"]["vs_dpo"]["n_seeds"] == 2
+    assert entry["pass"]["vs_dpo"]["mean"] == pytest.approx((common - other).mean())
+    assert entry["pass"]["vs_base"]["mean"] == pytest.approx(own.mean())  # the base passes nothing
+    margins = np.array([inspo[s]["preference"]["per_pair"]["margin_uncond"] for s in (42, 43)])
+    dpo_margins = np.array([dpo[s]["preference"]["per_pair"]["margin_uncond"] for s in (42, 43)])
+    assert entry["margin"]["vs_dpo"]["mean"] == pytest.approx((margins - dpo_margins).mean())
+    assert entry["acc"]["vs_dpo"]["mean"] == pytest.approx(((margins > 0) * 1.0 - (dpo_margins > 0)).mean())
+    assert "vs_dpo" not in summary["dpo"]["pass"]
+    table = bench.summary_markdown(summary, base)
+    assert table.count("\n") == 4  # header, rule, base, dpo, inspo
+    assert "(2 seeds)" in table and "42, 43, 44" in table
+
+    with pytest.raises(ValueError, match="different numbers"):
+        bench.study_summary({"dpo": dpo, "inspo": {42: _result([True] * 9, [0.1] * 8)}}, base)
+
+
+def test_saved_runs_are_reloaded_and_curves_cover_every_run(bench, tmp_path):
+    from inspo_plugin.evaluation.plots import comparison_figure
+
+    history = [{"step": s, "loss": 0.7 - 0.01 * s, "rewards/margins": 0.02 * s} for s in range(1, 6)]
+    inspo_history = [{"step": s, "loss": 0.6, "inspo/margin_uncond": 0.1 * s} for s in range(1, 6)]
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    for name, seed, hist in (("dpo", 42, history), ("dpo", 43, history), ("inspo", 42, inspo_history)):
+        (runs_dir / f"{name}.seed{seed}.json").write_text(json.dumps(_result([True], [0.1], hist)))
+    (runs_dir / "unknown.seed42.json").write_text("{}")
+    loaded = bench.load_study(runs_dir)
+    assert list(loaded) == ["dpo", "inspo"] and sorted(loaded["dpo"]) == [42, 43]
+    curves = bench.curve_histories(loaded)
+    assert list(curves) == [bench.label("dpo"), bench.label("inspo")] and len(curves[bench.label("dpo")]) == 2
+    # DPO's rewards/margins is β · the log-ratio margin
+    assert curves[bench.label("dpo")][0][2]["inspo/margin_uncond"] == pytest.approx(0.06 / 0.1)
+    fig = comparison_figure(curves)
+    for ax in fig.axes:
+        labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+        assert len(labels) == 2 and labels[0].startswith(bench.label("dpo"))
+
+
+def test_trl_arguments_map_every_recipe_option(bench, recipe, tmp_path):
+    cfg = _config(bench, recipe, "inspo-uncond", tmp_path, steps=4)
+    rl, args = bench.trl_arguments(cfg, cuda=False)
+    assert rl == "inspo"
+    assert args["beta"] == recipe["rl_beta"] and args["max_length"] == recipe["sequence_len"]
+    assert args["per_device_train_batch_size"] == recipe["micro_batch_size"]
+    assert args["lr_scheduler_type"] == "cosine_with_min_lr"
+    assert args["lr_scheduler_kwargs"] == {"min_lr_rate": recipe["cosine_min_lr_ratio"]}
+    assert args["uncond_weight"] == 1.0 and args["template"] == "revise" and args["seed"] == 43
+    assert args["optim"] == recipe["optimizer"] and args["use_cpu"] and not args["bf16"]
+    assert bench.trl_arguments(cfg, cuda=True)[1]["bf16"] is True
+    epochs = bench.trl_arguments(_config(bench, recipe, "dpo", tmp_path, epochs=1), cuda=False)[1]
+    assert epochs["num_train_epochs"] == 1 and "max_steps" not in epochs and "uncond_weight" not in epochs
+    with pytest.raises(ValueError, match=r"'lora_r'"):
+        bench.trl_arguments({**cfg, "lora_r": 8}, cuda=False)
+    with pytest.raises(ValueError, match="rl: simpo"):
+        bench.trl_arguments(_config(bench, recipe, "simpo", tmp_path, steps=4), cuda=False)
+    with pytest.raises(ValueError, match="sample_packing"):
+        bench.trl_arguments({**cfg, "sample_packing": True}, cuda=False)
+    with pytest.raises(ValueError, match="chat_template"):
+        bench.trl_arguments({**cfg, "chat_template": "llama3"}, cuda=False)
+
+
+@pytest.mark.slow
+def test_trl_engine_trains_dpo_and_inspo_on_a_tiny_model(bench, recipe, tmp_path, tiny_checkpoint):
+    """The plain-TRL engine end to end on a tiny checkpoint: one step each, DPO and InSPO-DPO."""
+    from inspo_plugin.data import load_builtin_preferences
+
+    rows = load_builtin_preferences("train")[:2]
+    train_file = bench.write_train_file(rows, tmp_path / "data" / "train.jsonl")
+    small = {
+        **recipe,
+        "base_model": str(tiny_checkpoint),
+        "sequence_len": 256,
+        "logging_steps": 1,
+        "gradient_accumulation_steps": 1,
+    }
+    for name in ("dpo", "inspo"):
+        cfg = _config(bench, small, name, tmp_path, steps=1, train_file=train_file, n_train_rows=2)
+        cfg["save_strategy"] = "no"  # the final model is saved all the same
+        del cfg["save_steps"]
+        seconds = bench.train_trl(cfg, tmp_path / f"{name}.log")
+        out = Path(cfg["output_dir"])
+        assert (
+            seconds > 0
+            and (out / "model.safetensors").is_file()
+            and (out / "tokenizer_config.json").is_file()
+        )
+        history = bench.log_history(out)
+        losses = [e["loss"] for e in history if "loss" in e]
+        assert len(losses) == 1 and math.isfinite(losses[0])
+        key = "inspo/margin_uncond" if name == "inspo" else "rewards/margins"
+        assert any(key in e for e in history)
+        assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 1
