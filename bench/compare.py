@@ -13,7 +13,8 @@ initialisation of sampling) changes:
 A run whose training config equals one already trained with the same seed (with the demo recipe,
 ``inspo-revise`` and ``inspo-beta0.1`` are ``inspo``) is not trained again: its result is copied.
 
-Each checkpoint is evaluated against the base model on the held-out split (greedy answers checked
+Each checkpoint is evaluated against the base model on the held-out split — all shipped test rows,
+whatever data variant the study trains on (greedy answers checked
 by the verifiable constraints; preference accuracy and margins). The table reports, per run, the
 mean over seeds and the paired bootstrap 95% CI of the difference to DPO, paired by (held-out
 prompt, seed) (:func:`inspo_plugin.evaluation.stats.paired_seed_difference`), and of the pass
@@ -91,27 +92,15 @@ def label(run: str) -> str:
 
 
 def load_variant(split: str, data: str) -> list[dict[str, Any]]:
-    """The shipped preference rows of one split in data variant ``data``.
-
-    Uses ``inspo_plugin.data.load_builtin_preferences(split, variant=data)``. Where the package does
-    not offer variants yet, ``mixed`` is the shipped data set (edited and sampled pairs together) and
-    any other variant is an error saying so.
-    """
+    """The shipped preference rows of one split in data variant ``data``
+    (``inspo_plugin.data.load_builtin_preferences(split, variant=data)``); an unknown or unbuilt
+    variant is an error naming it (and, for an unbuilt one, the command that builds it)."""
     if data not in DATA_VARIANTS:
         raise SystemExit(f"--data {data}: unknown data variant; choose one of {', '.join(DATA_VARIANTS)}")
     from inspo_plugin.data import load_builtin_preferences
 
     try:
-        return load_builtin_preferences(split, variant=data)  # type: ignore[call-arg,unused-ignore]
-    except TypeError as error:
-        if "variant" not in str(error):
-            raise
-        if data == "mixed":
-            return load_builtin_preferences(split)
-        raise SystemExit(
-            f"--data {data}: this inspo_plugin.data has no data variants "
-            "(load_builtin_preferences(split, variant=...)); only --data mixed (the shipped data) is available"
-        ) from error
+        return load_builtin_preferences(split, variant=data)
     except (ValueError, FileNotFoundError) as error:
         raise SystemExit(
             f"--data {data}: the {split} split of this variant is unavailable: {error}"
@@ -545,7 +534,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--seeds", type=int, default=1, help="seeds per run: the recipe's seed and the next ones"
     )
     parser.add_argument(
-        "--data", default="mixed", choices=DATA_VARIANTS, help="data variant (train and test)"
+        "--data",
+        default="mixed",
+        choices=DATA_VARIANTS,
+        help="data variant to train on; every study is evaluated on the same held-out split (all of "
+        "the shipped test rows), so that runs on different data compare",
     )
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, default=None, help="optimizer steps (default: the recipe's)")
@@ -593,7 +586,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = "cuda" if torch.cuda.is_available() else None
     materialize_smollm2(MODEL_DIR)
     train_rows = load_variant("train", args.data)
-    test_rows = load_variant("test", args.data)
+    # The same held-out prompts and pairs for every variant: the pass rate of greedy answers depends on
+    # the prompts only, and a variant's own test rows (31 both-sampled ones for natural) would make
+    # studies on different training data incomparable.
+    test_rows = load_variant("test", "mixed")
     train_file = write_train_file(train_rows, Path(args.work_dir) / "data" / args.data / "train.jsonl")
     generate = args.generate or len(test_rows)
     pairs = args.pairs or len(test_rows)

@@ -27,8 +27,9 @@ Usage::
     python scripts/make_preference_data.py   # 15-30 min on 2 CPU cores (samples cached)
     python scripts/make_preference_data.py --limit 20 --out-dir /tmp/prefs  # quick look
     # the natural variant, train_natural.jsonl: both answers sampled, never edited (2340 answers,
-    # about 25 min at 0.6 s per answer); train.jsonl, test.jsonl and the card's top are left alone
-    python scripts/make_preference_data.py --natural-only --samples 5 --pairs-per-prompt 4
+    # about an hour on 2 idle cores at 1.5 s per answer); train.jsonl, test.jsonl and the card's top
+    # are left alone
+    python scripts/make_preference_data.py --natural-only --samples 5 --pairs-per-prompt 2
 
 ``--natural-only`` samples the prompts of ``--splits`` (default ``train``) again from a seed stream of
 its own, ``--samples`` answers each, and keeps up to ``--pairs-per-prompt`` distinct (passing,

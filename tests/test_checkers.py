@@ -298,6 +298,31 @@ def test_shipped_preference_data_verifies() -> None:
     assert 2 <= len(heldout_kinds) <= 3 and not heldout_kinds & train_kinds
 
 
+def test_shipped_natural_pairs_are_verified_sampled_pairs_of_training_prompts() -> None:
+    """The ``natural`` train split: at least 400 pairs, both answers sampled and verified, at most 2
+    distinct pairs per prompt, only training prompts (no held-out task or kind leaks in)."""
+    from collections import Counter
+
+    from inspo_plugin.data import load_builtin_preferences
+
+    natural = load_builtin_preferences("train", variant="natural")
+    mixed, test = load_builtin_preferences("train"), load_builtin_preferences("test")
+    assert len(natural) >= 400
+    assert len({row["id"] for row in natural}) == len(natural)
+    for row in natural:
+        constraint = constraint_from_dict(row["constraint"])
+        assert row["prompt"] == constraint.apply_to(row["task"]), row["id"]
+        assert constraint.check(row["chosen"]), row["id"]
+        assert not constraint.check(row["rejected"]), row["id"]
+        assert (row["chosen_source"], row["rejected_source"]) == ("sampled", "sampled"), row["id"]
+    pairs = Counter((row["prompt"], row["chosen"], row["rejected"]) for row in natural)
+    assert max(pairs.values()) == 1  # distinct pairs
+    assert max(Counter(row["prompt"] for row in natural).values()) <= 2
+    assert {row["prompt"] for row in natural} <= {row["prompt"] for row in mixed}
+    assert not {row["task"] for row in natural} & {r["task"] for r in test if r["heldout"] == "prompt"}
+    assert "heldout" not in {key for row in natural for key in row}
+
+
 def test_load_builtin_preferences_errors() -> None:
     from inspo_plugin.data import load_builtin_preferences
 

@@ -162,24 +162,14 @@ def test_the_option_is_declared_and_validated() -> None:
 def test_the_trainer_warns_from_its_first_batches(tmp_path, chatml_tokenizer, caplog, offset, fires) -> None:
     """With a learning rate of 0 the trainer's window sees exactly the report's gains: a threshold just
     below the report's pooled gain fires, one just above does not."""
-    from inspo_plugin.trl import InSPOConfig, InSPOTrainer
+    from inspo_plugin.trl import InSPOTrainer
+    from tests.test_trainer import tiny_config
 
     tok = chatml_tokenizer
     rows = _rows(8, seed=2)
     model = build_tiny_model(tok, "chatml", seed=0)
     pooled = context_gains(model.eval(), tok, rows)["overall"]["pooled_per_token"]
-    args = InSPOConfig(
-        output_dir=str(tmp_path / "out"),
-        per_device_train_batch_size=4,
-        max_steps=2,
-        learning_rate=0.0,
-        logging_steps=1,
-        report_to=[],
-        save_strategy="no",
-        use_cpu=True,
-        seed=0,
-        dataset_num_proc=None,
-    )
+    args = tiny_config(tmp_path, learning_rate=0.0, dataset_num_proc=None)
     trainer = InSPOTrainer(
         model=model,
         args=args,

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from inspo_plugin.core.sequences import DEFAULT_REFLECTION_PROMPT
-
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "step_cost.py"
+from tests.bench_scripts import load_bench_module
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("step_cost", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["step_cost"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_module("step_cost")
 
 
 @pytest.fixture(scope="module")

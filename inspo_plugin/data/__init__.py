@@ -41,7 +41,7 @@ VARIANTS = ("mixed", "edited", "natural")
 _SPLITS = ("train", "test")
 _FILES = {("train", "natural"): "train_natural"}
 NATURAL_BUILD_COMMAND = (
-    "python scripts/make_preference_data.py --natural-only --samples 5 --pairs-per-prompt 4"
+    "python scripts/make_preference_data.py --natural-only --samples 5 --pairs-per-prompt 2"
 )
 """(split, variant) → the file of a variant that has its own file; the others filter the mixed file."""
 
@@ -69,7 +69,7 @@ def builtin_preferences_path(split: str, name: str = "ifeval_prefs", variant: st
     if not path.is_file() and (split, variant) in _FILES:
         raise FileNotFoundError(
             f"{path} is not built yet: the {variant!r} {split} split comes from "
-            f"`{NATURAL_BUILD_COMMAND}` (about 25 min on an idle 2-core CPU); the {split} rows of "
+            f"`{NATURAL_BUILD_COMMAND}` (about an hour on an idle 2-core CPU); the {split} rows of "
             "variant 'mixed' and 'edited' ship with the package"
         )
     if not path.is_file():
