@@ -365,7 +365,7 @@ def test_tiny_cpu_recipe() -> None:
 def test_smollm2_demo_recipe() -> None:
     recipe = load_recipe("smollm2-demo.yml")
     assert recipe["base_model"] == "outputs/smollm2-135m-instruct"
-    assert recipe["datasets"][0]["path"] == "inspo_plugin/data/ifeval_prefs/train.jsonl"
+    assert recipe["datasets"][0]["path"] == "inspo_plugin/data/ifeval_prefs/train_natural.jsonl"
     # The demo must fit its 20-minute CPU budget (~2.5 s per pair on 2 cores) and see each pair once.
     pairs_seen = recipe["max_steps"] * recipe["micro_batch_size"] * recipe["gradient_accumulation_steps"]
     train_rows = (ROOT / recipe["datasets"][0]["path"]).read_text().count("\n")
