@@ -269,6 +269,14 @@ def test_text_statistics() -> None:
     assert count_bullets("* a\n- b\n• c\n+ d\n**e**\n1. f") == 4
 
 
+def assert_pair_verifies(row: dict) -> None:
+    """A shipped row's prompt is its task with its constraint applied; chosen passes, rejected fails."""
+    constraint = constraint_from_dict(row["constraint"])
+    assert row["prompt"] == constraint.apply_to(row["task"]), row["id"]
+    assert constraint.check(row["chosen"]), row["id"]
+    assert not constraint.check(row["rejected"]), row["id"]
+
+
 def test_shipped_preference_data_verifies() -> None:
     from inspo_plugin.data import builtin_preferences_path, load_builtin_preferences
 
@@ -279,10 +287,7 @@ def test_shipped_preference_data_verifies() -> None:
     assert size < 2_000_000
     assert len({row["id"] for row in train + test}) == len(train) + len(test)
     for row in train + test:
-        constraint = constraint_from_dict(row["constraint"])
-        assert row["prompt"] == constraint.apply_to(row["task"]), row["id"]
-        assert constraint.check(row["chosen"]), row["id"]
-        assert not constraint.check(row["rejected"]), row["id"]
+        assert_pair_verifies(row)
         assert {row["chosen_source"], row["rejected_source"]} <= {"sampled", "edited"}
         assert "sampled" in (row["chosen_source"], row["rejected_source"]), row["id"]
     train_kinds = {row["constraint"]["kind"] for row in train}
@@ -310,10 +315,7 @@ def test_shipped_natural_pairs_are_verified_sampled_pairs_of_training_prompts() 
     assert len(natural) >= 400
     assert len({row["id"] for row in natural}) == len(natural)
     for row in natural:
-        constraint = constraint_from_dict(row["constraint"])
-        assert row["prompt"] == constraint.apply_to(row["task"]), row["id"]
-        assert constraint.check(row["chosen"]), row["id"]
-        assert not constraint.check(row["rejected"]), row["id"]
+        assert_pair_verifies(row)
         assert (row["chosen_source"], row["rejected_source"]) == ("sampled", "sampled"), row["id"]
     pairs = Counter((row["prompt"], row["chosen"], row["rejected"]) for row in natural)
     assert max(pairs.values()) == 1  # distinct pairs
