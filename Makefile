@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 # are set where axolotl starts: tests/conftest.py, tests/axolotl_cli.py and inspo_plugin/cli/demo.py.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
+# pytest-xdist processes for the main suite; test files are the unit of distribution (--dist loadfile),
+# so a file's module fixtures (trained checkpoints) are built once. TEST_WORKERS=0: one process (-s, --pdb).
+TEST_WORKERS ?= 2
 
 .PHONY: setup tools test lint demo demo-full bench clean
 
@@ -19,7 +22,7 @@ tools:
 	scripts/install-tools.sh
 
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-trl-latest
 	$(MAKE) --no-print-directory test-llamafactory
 

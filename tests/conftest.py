@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from inspo_plugin.offline import apply_offline_defaults
 
 apply_offline_defaults()  # before anything imports huggingface_hub, datasets or transformers
+
+# `make test` runs the suite in TEST_WORKERS pytest-xdist processes. Each takes an equal share of the
+# cores for its own torch and for the training subprocesses it starts (they inherit the variable):
+# two workers with a full-width OpenMP pool each would oversubscribe the cores, and spinning OpenMP
+# threads slow every process down. Set before torch is imported; a value the user set is kept.
+_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _XDIST_WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _XDIST_WORKERS)))
 
 import importlib.util  # noqa: E402
 from pathlib import Path  # noqa: E402
