@@ -29,6 +29,8 @@ Everything of one study (data variant, training length, engine) lives in ``OUTPU
 as that run is evaluated and reused by later invocations (delete it to train again), so a long
 sweep can be built over several invocations; ``results.md`` / ``results.json`` (the table over all
 saved runs of the study) and ``curves.png`` (the training curves of every run in the table).
+A run that is interrupted (the machine goes away, Ctrl-C) resumes from its newest checkpoint, saved
+every ``CHECKPOINT_EVERY`` steps, when the same command is run again.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -75,6 +78,11 @@ LABELS = {
     "simpo": "SimPO (rl: simpo)",
     "inspo-simpo": "InSPO-SimPO",
 }
+# Optimizer steps between a run's full checkpoints (weights, optimizer, scheduler, RNG states): an
+# interrupted run loses at most this many steps (20 steps: 7–10 min of a CPU run, ~10 s to save).
+CHECKPOINT_EVERY = 20
+# Written into a run's output directory: the fingerprint of the config its checkpoints belong to.
+FINGERPRINT_FILE = "bench_fingerprint.txt"
 DATA_VARIANTS = ("mixed", "natural", "edited")
 ENGINES = ("axolotl", "trl")
 BASE_LABEL = "SmolLM2-135M-Instruct (base)"
@@ -206,6 +214,39 @@ def fingerprint(cfg: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(trained, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def resume_point(run_dir: Path, key: str) -> Path | None:
+    """The newest checkpoint in ``run_dir`` of an interrupted earlier attempt at the config whose
+    fingerprint is ``key``, or ``None`` (a fresh start).
+
+    ``run_dir`` is left holding the checkpoints of that config only: a directory written for another
+    config (another recipe, code or budget) is emptied, and ``key`` is recorded there for next time.
+    """
+    marker = run_dir / FINGERPRINT_FILE
+    if run_dir.exists() and (not marker.is_file() or marker.read_text().strip() != key):
+        print(f"[bench] {run_dir}: left from another config; starting afresh")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key + "\n")
+    checkpoints = [p for p in run_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[1])) if checkpoints else None
+
+
+def checkpointed(
+    cfg: Mapping[str, Any], resume_from: Path | None, every: int = CHECKPOINT_EVERY
+) -> dict[str, Any]:
+    """``cfg`` as the study trains it (pure): a full checkpoint every ``every`` steps and at the end,
+    only the newest kept, and ``resume_from_checkpoint`` when there is one to resume from.
+
+    Applied after :func:`fingerprint`: where a run is checkpointed does not change what it trains —
+    a resumed run equals the uninterrupted one exactly, with Axolotl and with TRL (tests/test_resume.py).
+    """
+    out = {**cfg, "save_strategy": "steps", "save_steps": every, "save_total_limit": 1}
+    out["save_only_model"] = False  # the optimizer and RNG states are what make a resume exact
+    if resume_from is not None:
+        out["resume_from_checkpoint"] = str(resume_from)
+    return out
+
+
 # --- engines -----------------------------------------------------------------------------------
 
 
@@ -267,6 +308,7 @@ TRL_HANDLED = {
     "attn_implementation",
     "output_dir",
     "save_safetensors",
+    "resume_from_checkpoint",
 }
 
 
@@ -368,7 +410,7 @@ def train_trl(cfg: Mapping[str, Any], log_path: Path) -> float:
         processing_class=tokenizer,
     )
     started = time.monotonic()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=cfg.get("resume_from_checkpoint"))
     seconds = time.monotonic() - started
     trainer.save_model(cfg["output_dir"])
     tokenizer.save_pretrained(cfg["output_dir"])
@@ -429,7 +471,12 @@ def study_summary(
     for run, by_seed in results.items():
         seeds = sorted(by_seed)
         entry: dict[str, Any] = {"seeds": seeds, "train_seconds": None}
-        times = [float(by_seed[s]["train_seconds"]) for s in seeds if by_seed[s].get("train_seconds")]
+        # a resumed run's time covers its last invocation only: not a run's training time
+        times = [
+            float(by_seed[s]["train_seconds"])
+            for s in seeds
+            if by_seed[s].get("train_seconds") and not by_seed[s].get("resumed_from")
+        ]
         if times:
             entry["train_seconds"] = sum(times) / len(times)
         for metric in METRICS:
@@ -644,10 +691,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 saved.write_text(json.dumps(result, default=str))
                 print(f"[bench] {name} seed {seed}: the same config as {twin.name}; its result is reused")
                 continue
+            resume_from = resume_point(run_dir, key)
+            cfg = checkpointed(cfg, resume_from)
             config_path = work / f"{name}.seed{seed}.yml"
             config_path.parent.mkdir(parents=True, exist_ok=True)
             config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-            print(f"\n[bench] {name} seed {seed}: training ({budget_name(steps, args.epochs)}, {engine})")
+            resuming = f", resuming from {resume_from.name}" if resume_from else ""
+            print(
+                f"\n[bench] {name} seed {seed}: training ({budget_name(steps, args.epochs)}, {engine}{resuming})"
+            )
             try:
                 seconds = train(cfg, config_path, work / f"{name}.seed{seed}.log")
                 started = time.monotonic()
@@ -675,6 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fingerprint=key,
                 beta=cfg.get("rl_beta"),
                 train_seconds=seconds,
+                # train_seconds counts this invocation's steps only when the run was resumed
+                resumed_from=resume_from.name if resume_from else None,
                 eval_seconds=time.monotonic() - started,
                 config=str(config_path),
                 log_history=log_history(run_dir),

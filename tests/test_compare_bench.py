@@ -235,3 +235,78 @@ def test_trl_engine_trains_dpo_and_inspo_on_a_tiny_model(bench, recipe, tmp_path
         key = "inspo/margin_uncond" if name == "inspo" else "rewards/margins"
         assert any(key in e for e in history)
         assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 1
+
+
+def test_checkpoint_settings_stay_outside_the_fingerprint(bench, recipe, tmp_path):
+    cfg = _config(bench, recipe, "inspo", tmp_path, epochs=1)
+    key = bench.fingerprint(cfg)
+    trained = bench.checkpointed(cfg, None)
+    assert bench.fingerprint(cfg) == key and cfg["save_strategy"] == "epoch"  # cfg itself unchanged
+    assert trained["save_strategy"] == "steps" and trained["save_steps"] == bench.CHECKPOINT_EVERY
+    assert trained["save_total_limit"] == 1 and trained["save_only_model"] is False
+    assert "resume_from_checkpoint" not in trained
+    resumed = bench.checkpointed(cfg, tmp_path / "checkpoint-40")
+    assert resumed["resume_from_checkpoint"] == str(tmp_path / "checkpoint-40")
+
+
+def test_resume_point_is_the_newest_complete_checkpoint_of_the_same_config(bench, tmp_path):
+    run_dir = tmp_path / "run"
+    assert bench.resume_point(run_dir, "aaaa") is None  # fresh: nothing to resume
+    assert (run_dir / bench.FINGERPRINT_FILE).read_text().strip() == "aaaa"
+    for step, complete in ((20, True), (100, True), (120, False)):  # 120: cut off while saving
+        (run_dir / f"checkpoint-{step}").mkdir()
+        if complete:
+            (run_dir / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert bench.resume_point(run_dir, "aaaa") == run_dir / "checkpoint-100"  # by step, not by name
+    # another config's checkpoints are removed, not resumed
+    assert bench.resume_point(run_dir, "bbbb") is None
+    assert sorted(p.name for p in run_dir.iterdir()) == [bench.FINGERPRINT_FILE]
+    # a directory without a fingerprint (written before it was recorded) is not trusted either
+    (tmp_path / "old" / "checkpoint-20").mkdir(parents=True)
+    (tmp_path / "old" / "checkpoint-20" / "trainer_state.json").write_text("{}")
+    assert bench.resume_point(tmp_path / "old", "aaaa") is None
+
+
+def test_an_interrupted_trl_run_resumes_to_the_uninterrupted_result(bench, recipe, tmp_path, tiny_checkpoint):
+    """The trl engine trains 4 steps with a checkpoint every 2; a second run directory holding only
+    that run's step-2 checkpoint (what an interruption after step 2 leaves) resumes to the same weights
+    and the same logged losses."""
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from inspo_plugin.data import load_builtin_preferences
+
+    rows = load_builtin_preferences("train")[:8]
+    train_file = bench.write_train_file(rows, tmp_path / "data" / "train.jsonl")
+    small = {**recipe, "base_model": str(tiny_checkpoint), "sequence_len": 256, "logging_steps": 1}
+    small.update(micro_batch_size=1, gradient_accumulation_steps=1)
+    runs = {}
+    for name in ("whole", "resumed"):
+        cfg = _config(bench, small, "inspo", tmp_path, steps=4, train_file=train_file, n_train_rows=8)
+        cfg["output_dir"] = str(tmp_path / name)
+        key = bench.fingerprint(cfg)
+        if name == "resumed":
+            assert bench.resume_point(tmp_path / name, key) is None
+            shutil.copytree(tmp_path / "whole" / "checkpoint-2", tmp_path / name / "checkpoint-2")
+            # a mark in the checkpoint's history: found at the end only if training resumed from it
+            state_file = tmp_path / name / "checkpoint-2" / "trainer_state.json"
+            state = json.loads(state_file.read_text())
+            state["log_history"].append({"step": 2, "resumed_mark": 1.0})
+            state_file.write_text(json.dumps(state))
+        start = bench.resume_point(tmp_path / name, key)
+        assert start == (tmp_path / name / "checkpoint-2" if name == "resumed" else None)
+        cfg = {**bench.checkpointed(cfg, start, every=2), "save_total_limit": None}  # keep step 2
+        bench.train_trl(cfg, tmp_path / f"{name}.log")
+        runs[name] = cfg
+    whole, resumed = (Path(runs[n]["output_dir"]) for n in ("whole", "resumed"))
+    assert json.loads((resumed / "trainer_state.json").read_text())["global_step"] == 4
+
+    def losses(out: Path) -> dict[int, float]:
+        return {e["step"]: e["loss"] for e in bench.log_history(out) if "loss" in e}
+
+    assert any("resumed_mark" in e for e in bench.log_history(resumed))
+    assert not any("resumed_mark" in e for e in bench.log_history(whole))
+    assert sorted(losses(whole)) == [1, 2, 3, 4] and losses(resumed) == losses(whole)
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
