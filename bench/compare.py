@@ -50,6 +50,7 @@ from typing import Any
 
 import yaml
 
+from inspo_plugin.evaluation.plots import latest_checkpoint
 from inspo_plugin.models.smollm2 import DEMO_MODEL_DIR as MODEL_DIR
 from inspo_plugin.models.smollm2 import DEMO_RECIPE as RECIPE
 
@@ -227,8 +228,7 @@ def resume_point(run_dir: Path, key: str) -> Path | None:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     marker.write_text(key + "\n")
-    checkpoints = [p for p in run_dir.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[1])) if checkpoints else None
+    return latest_checkpoint(run_dir)
 
 
 def checkpointed(

@@ -43,6 +43,17 @@ _PANEL_LABELS = {
 RunSource = str | Path | Sequence[Mapping[str, Any]]
 
 
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The ``checkpoint-N`` folder of ``run_dir`` with the largest step N that holds a
+    ``trainer_state.json`` (one cut off while saving has none), or ``None``."""
+    checkpoints = [
+        p.parent
+        for p in run_dir.glob("checkpoint-*/trainer_state.json")
+        if p.parent.name.split("-")[-1].isdigit()
+    ]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
 def _find_state_file(path: Path) -> Path:
     if path.is_file():
         return path
@@ -50,12 +61,9 @@ def _find_state_file(path: Path) -> Path:
         direct = path / "trainer_state.json"
         if direct.is_file():
             return direct
-        checkpoints = sorted(
-            (p for p in path.glob("checkpoint-*/trainer_state.json")),
-            key=lambda p: int(p.parent.name.split("-")[-1]) if p.parent.name.split("-")[-1].isdigit() else -1,
-        )
-        if checkpoints:
-            return checkpoints[-1]
+        checkpoint = latest_checkpoint(path)
+        if checkpoint is not None:
+            return checkpoint / "trainer_state.json"
         raise FileNotFoundError(f"no trainer_state.json in {path} or its checkpoint-* folders")
     raise FileNotFoundError(f"{path} does not exist")
 
