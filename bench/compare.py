@@ -48,6 +48,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from inspo_plugin.evaluation.plots import latest_checkpoint
@@ -501,6 +502,97 @@ def study_summary(
     return summary
 
 
+def study_contrast(
+    first: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    second: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    *,
+    n_resamples: int = 10_000,
+) -> dict[str, dict[str, Any]]:
+    """Two studies that differ only in their training data, run by run: how each metric changes.
+
+    For every run saved in both studies, over the seeds both have, per metric: the means on either
+    data, ``change`` — the run on the second data minus the same run on the first, paired by held-out
+    item and seed — and, for runs other than DPO, ``change_vs_dpo``, a difference in differences:
+
+        (run − DPO on the second data) − (run − DPO on the first data),
+
+    per (seed, item) cell, over the seeds all four trainings have. It is positive when the second data
+    helps the run more than it helps DPO. Both studies must score the same held-out items (every study
+    of ``bench/compare.py`` evaluates on the whole shipped held-out split).
+    """
+    from inspo_plugin.evaluation.stats import paired_seed_difference
+
+    def table(
+        results: Mapping[str, Mapping[int, Mapping[str, Any]]], run: str, metric: str, seeds: Sequence[int]
+    ) -> np.ndarray | None:
+        rows = [_per_item(results[run][s], metric) for s in seeds]
+        if not seeds or any(r is None for r in rows):
+            return None
+        if len({len(r) for r in rows if r is not None}) != 1:
+            raise ValueError(f"run {run}: seeds {list(seeds)} scored different numbers of items for {metric}")
+        return np.array(rows, dtype=np.float64)
+
+    contrast: dict[str, dict[str, Any]] = {}
+    for run in first:
+        if run not in second:
+            continue
+        seeds = sorted(set(first[run]) & set(second[run]))
+        if not seeds:
+            continue
+        entry: dict[str, Any] = {"seeds": seeds}
+        with_dpo = [s for s in seeds if s in first.get("dpo", {}) and s in second.get("dpo", {})]
+        for metric in METRICS:
+            a, b = table(first, run, metric, seeds), table(second, run, metric, seeds)
+            if a is None or b is None:
+                continue
+            if a.shape != b.shape:
+                raise ValueError(f"run {run}: the two studies scored different numbers of items for {metric}")
+            entry[metric] = {
+                "first": float(a.mean()),
+                "second": float(b.mean()),
+                "change": paired_seed_difference(b, a, n_resamples=n_resamples),
+            }
+            if run == "dpo" or not with_dpo:
+                continue
+            rows = [seeds.index(s) for s in with_dpo]
+            dpo_a = table(first, "dpo", metric, with_dpo)
+            dpo_b = table(second, "dpo", metric, with_dpo)
+            if dpo_a is None or dpo_b is None or dpo_a.shape != a[rows].shape or dpo_b.shape != b[rows].shape:
+                continue
+            entry[metric]["change_vs_dpo"] = paired_seed_difference(
+                b[rows] - dpo_b, a[rows] - dpo_a, n_resamples=n_resamples
+            )
+        contrast[run] = entry
+    return contrast
+
+
+def contrast_markdown(contrast: Mapping[str, Mapping[str, Any]], first: str, second: str) -> str:
+    """The contrast's table: per run and metric, first → second data, the change and its change vs DPO."""
+    header = ["run", "seeds"]
+    for name in ("pass rate", "pref. acc.", "margin"):
+        header += [f"{name}: {first} → {second}", f"Δ {name}", f"Δ ({name} − DPO's)"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    for run, entry in contrast.items():
+        n = len(entry["seeds"])
+        cells = [label(run), ", ".join(str(s) for s in entry["seeds"])]
+        for metric, scale, digits, unit in (
+            ("pass", 100.0, 1, "%"),
+            ("acc", 100.0, 1, "%"),
+            ("margin", 1.0, 2, ""),
+        ):
+            cell = entry.get(metric)
+            if not cell:
+                cells += ["—", "—", "—"]
+                continue
+            cells += [
+                f"{scale * cell['first']:.{digits}f}{unit} → {scale * cell['second']:.{digits}f}{unit}",
+                _cell(cell["change"], scale, digits, n),
+                _cell(cell.get("change_vs_dpo"), scale, digits, n),
+            ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _cell(diff: Mapping[str, Any] | None, scale: float, digits: int, n_seeds: int) -> str:
     if not diff:
         return "—"
@@ -601,12 +693,50 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--work-dir", default="outputs/bench", help="checkpoints and configs: WORK_DIR/STUDY/"
     )
+    parser.add_argument(
+        "--contrast",
+        nargs=2,
+        metavar=("FIRST", "SECOND"),
+        choices=DATA_VARIANTS,
+        default=None,
+        help="train nothing: compare the saved studies on two data variants (same length and engine), "
+        "run by run — the change of each metric from FIRST to SECOND and of its difference to DPO — "
+        "into OUTPUT/contrast-FIRST-SECOND-LENGTH-ENGINE.{md,json}",
+    )
     args = parser.parse_args(argv)
+    if args.contrast and args.contrast[0] == args.contrast[1]:
+        parser.error("--contrast needs two different data variants")
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
     if (args.steps is not None and args.steps < 1) or (args.epochs is not None and args.epochs <= 0):
         parser.error("--steps / --epochs must be positive")
     return args
+
+
+def write_contrast(
+    output: Path, data: Sequence[str], steps: int | None, epochs: int | None, engine: str
+) -> int:
+    """``--contrast``: the table of :func:`study_contrast` for two saved studies, written next to them."""
+    first, second = (output / study_name(d, steps, epochs, engine) for d in data)
+    for study in (first, second):
+        if not any((study / "runs").glob("*.seed*.json")):
+            raise SystemExit(f"--contrast: no saved runs in {study / 'runs'}; train that study first")
+    contrast = study_contrast(load_study(first / "runs"), load_study(second / "runs"))
+    if not contrast:
+        raise SystemExit(f"--contrast: {first.name} and {second.name} have no run with a seed in common")
+    name = f"contrast-{data[0]}-{data[1]}-{budget_name(steps, epochs)}-{engine}"
+    table = contrast_markdown(contrast, data[0], data[1])
+    (output / f"{name}.json").write_text(json.dumps(contrast, indent=2))
+    (output / f"{name}.md").write_text(
+        f"# SmolLM2-135M-Instruct, {budget_name(steps, epochs)}, engine {engine}: trained on {data[0]} vs "
+        f"{data[1]}\n\n{table}\n\nMeans over the seeds both studies have (`{first.name}`, `{second.name}`). "
+        f"Δ: the run trained on {data[1]} minus the same run trained on {data[0]}; Δ (… − DPO's): that "
+        "change minus DPO's, a difference in differences (positive: the second data helps the run more "
+        "than DPO). Brackets: paired bootstrap 95% CIs, resampling held-out items (prompts for the pass "
+        "rate, pairs for accuracy and margin) and seeds together.\n"
+    )
+    print(f"{table}\n\n[bench] wrote {output / name}.md")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -619,6 +749,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--engine axolotl: axolotl is not installed here; use --engine trl")
     recipe = yaml.safe_load(RECIPE.read_text())
     steps = args.steps if args.steps or args.epochs else int(recipe["max_steps"])
+    if args.contrast:
+        return write_contrast(Path(args.output), args.contrast, steps, args.epochs, engine)
     study = study_name(args.data, steps, args.epochs, engine)
     work = Path(args.work_dir) / study
     report_dir = Path(args.output) / study

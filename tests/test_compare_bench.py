@@ -159,6 +159,96 @@ def test_study_summary_pairs_runs_by_item_and_seed(bench):
         bench.study_summary({"dpo": dpo, "inspo": {42: _result([True] * 9, [0.1] * 8)}}, base)
 
 
+def test_contrast_of_two_data_variants_is_a_paired_difference_in_differences(bench, tmp_path):
+    rng = np.random.default_rng(1)
+
+    def study(dpo_rate, inspo_rate, seeds):
+        return {
+            "dpo": {
+                s: _result(
+                    [bool(v) for v in rng.random(12) < dpo_rate], [float(v) for v in rng.normal(size=6)]
+                )
+                for s in seeds
+            },
+            "inspo": {
+                s: _result(
+                    [bool(v) for v in rng.random(12) < inspo_rate], [float(v) for v in rng.normal(size=6)]
+                )
+                for s in seeds
+            },
+        }
+
+    natural, mixed = study(0.5, 0.5, (42, 43)), study(0.9, 0.4, (42, 43, 44))
+    del mixed["dpo"][43]  # InSPO has seed 43 on both; DPO on one only
+    contrast = bench.study_contrast(natural, mixed, n_resamples=2000)
+
+    def passes(results, run, seeds):
+        return np.array([results[run][s]["passes"] for s in seeds], dtype=float)
+
+    assert contrast["inspo"]["seeds"] == [42, 43] and contrast["dpo"]["seeds"] == [42]
+    change = contrast["inspo"]["pass"]["change"]
+    own = passes(mixed, "inspo", (42, 43)) - passes(natural, "inspo", (42, 43))
+    assert change["mean"] == pytest.approx(own.mean()) and change["n_seeds"] == 2
+    # the difference in differences pairs every (seed, prompt) cell of four trainings: seed 42 only
+    did = (passes(mixed, "inspo", [42]) - passes(mixed, "dpo", [42])) - (
+        passes(natural, "inspo", [42]) - passes(natural, "dpo", [42])
+    )
+    vs_dpo = contrast["inspo"]["pass"]["change_vs_dpo"]
+    assert vs_dpo["mean"] == pytest.approx(did.mean()) and vs_dpo["n_seeds"] == 1
+    assert vs_dpo["ci_low"] <= vs_dpo["mean"] <= vs_dpo["ci_high"]
+    margins = [np.array(r["inspo"][42]["preference"]["per_pair"]["margin_uncond"]) for r in (natural, mixed)]
+    dpo_margins = [
+        np.array(r["dpo"][42]["preference"]["per_pair"]["margin_uncond"]) for r in (natural, mixed)
+    ]
+    expected = ((margins[1] - dpo_margins[1]) - (margins[0] - dpo_margins[0])).mean()
+    assert contrast["inspo"]["margin"]["change_vs_dpo"]["mean"] == pytest.approx(expected)
+    assert "change_vs_dpo" not in contrast["dpo"]["pass"]
+    table = bench.contrast_markdown(contrast, "natural", "mixed")
+    assert table.count("\n") == 3 and "natural → mixed" in table and "(1 seeds)" in table
+
+    # the command line writes the table next to the two studies, and refuses a missing study
+    for data, results in (("natural", natural), ("mixed", mixed)):
+        runs_dir = tmp_path / bench.study_name(data, None, 1, "axolotl") / "runs"
+        runs_dir.mkdir(parents=True)
+        for run, by_seed in results.items():
+            for seed, result in by_seed.items():
+                (runs_dir / f"{run}.seed{seed}.json").write_text(json.dumps(result))
+    assert (
+        bench.main(
+            [
+                "--contrast",
+                "natural",
+                "mixed",
+                "--epochs",
+                "1",
+                "--engine",
+                "axolotl",
+                "--output",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    written = json.loads((tmp_path / "contrast-natural-mixed-epochs1-axolotl.json").read_text())
+    assert written["inspo"]["pass"]["change"]["mean"] == pytest.approx(own.mean())
+    with pytest.raises(SystemExit, match="no saved runs"):
+        bench.main(
+            [
+                "--contrast",
+                "natural",
+                "edited",
+                "--epochs",
+                "1",
+                "--engine",
+                "axolotl",
+                "--output",
+                str(tmp_path),
+            ]
+        )
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--contrast", "mixed", "mixed"])
+
+
 def test_saved_runs_are_reloaded_and_curves_cover_every_run(bench, tmp_path):
     from inspo_plugin.evaluation.plots import comparison_figure
 
