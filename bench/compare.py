@@ -23,12 +23,16 @@ rate's difference to the base model. Run from the repository root::
     python bench/compare.py --runs dpo inspo --seeds 3 --epochs 1 --data mixed
     python bench/compare.py --runs dpo inspo --steps 8            # a quick check
     python bench/compare.py --engine trl ...                       # plain TRL (a GPU without axolotl)
+    python bench/compare.py --contrast natural mixed --epochs 1    # two saved studies, run by run
 
 Everything of one study (data variant, training length, engine) lives in ``OUTPUT/STUDY/``
 (``STUDY`` e.g. ``mixed-epochs1-axolotl``): one JSON per (run, seed) under ``runs/``, written as soon
 as that run is evaluated and reused by later invocations (delete it to train again), so a long
 sweep can be built over several invocations; ``results.md`` / ``results.json`` (the table over all
 saved runs of the study) and ``curves.png`` (the training curves of every run in the table).
+``--contrast`` trains nothing: it compares two saved studies that differ only in their training data
+(:func:`study_contrast`: each run's change from one data variant to the other, and that change minus
+DPO's) into ``OUTPUT/contrast-FIRST-SECOND-LENGTH-ENGINE.{md,json}``.
 A run that is interrupted (the machine goes away, Ctrl-C) resumes from its newest checkpoint, saved
 every ``CHECKPOINT_EVERY`` steps, when the same command is run again.
 """
