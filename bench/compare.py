@@ -446,6 +446,19 @@ def _per_item(result: Mapping[str, Any], metric: str) -> list[float] | None:
     return [float(m > 0) for m in margins] if metric == "acc" else margins
 
 
+def _item_table(
+    results: Mapping[str, Mapping[int, Mapping[str, Any]]], run: str, metric: str, seeds: Sequence[int]
+) -> np.ndarray | None:
+    """``run``'s per-item scores for ``metric``, one row per seed in ``seeds`` (``None`` when a seed's
+    result lacks them or ``seeds`` is empty)."""
+    rows = [_per_item(results[run][s], metric) for s in seeds]
+    if not seeds or any(r is None for r in rows):
+        return None
+    if len({len(r) for r in rows if r is not None}) != 1:
+        raise ValueError(f"run {run}: seeds {list(seeds)} scored different numbers of items for {metric}")
+    return np.array(rows, dtype=np.float64)
+
+
 METRICS = {"pass": "constraint pass rate", "acc": "pref. acc. (deployed)", "margin": "margin (deployed)"}
 
 
@@ -462,15 +475,6 @@ def study_summary(
     """
     from inspo_plugin.evaluation.stats import paired_seed_difference
 
-    def table(run: str, metric: str, seeds: Sequence[int]) -> list[list[float]] | None:
-        rows = [_per_item(results[run][s], metric) for s in seeds]
-        if any(r is None for r in rows):
-            return None
-        lengths = {len(r) for r in rows if r is not None}
-        if len(lengths) != 1:
-            raise ValueError(f"run {run}: seeds {list(seeds)} scored different numbers of items for {metric}")
-        return [r for r in rows if r is not None]
-
     summary: dict[str, dict[str, Any]] = {}
     base_passes = _per_item(base, "pass") if base else None
     for run, by_seed in results.items():
@@ -485,15 +489,14 @@ def study_summary(
         if times:
             entry["train_seconds"] = sum(times) / len(times)
         for metric in METRICS:
-            own = table(run, metric, seeds)
+            own = _item_table(results, run, metric, seeds)
             if own is None:
                 continue
-            values = [v for row in own for v in row]
-            entry[metric] = {"mean": sum(values) / len(values)}
+            entry[metric] = {"mean": float(own.mean())}
             if run != "dpo" and "dpo" in results:
                 common = [s for s in seeds if s in results["dpo"]]
-                other = table("dpo", metric, common) if common else None
-                mine = table(run, metric, common) if common else None
+                other = _item_table(results, "dpo", metric, common)
+                mine = _item_table(results, run, metric, common)
                 if other is not None and mine is not None:
                     if len(other[0]) != len(mine[0]):
                         raise ValueError(f"{run} and dpo scored different numbers of items for {metric}")
@@ -526,16 +529,6 @@ def study_contrast(
     """
     from inspo_plugin.evaluation.stats import paired_seed_difference
 
-    def table(
-        results: Mapping[str, Mapping[int, Mapping[str, Any]]], run: str, metric: str, seeds: Sequence[int]
-    ) -> np.ndarray | None:
-        rows = [_per_item(results[run][s], metric) for s in seeds]
-        if not seeds or any(r is None for r in rows):
-            return None
-        if len({len(r) for r in rows if r is not None}) != 1:
-            raise ValueError(f"run {run}: seeds {list(seeds)} scored different numbers of items for {metric}")
-        return np.array(rows, dtype=np.float64)
-
     contrast: dict[str, dict[str, Any]] = {}
     for run in first:
         if run not in second:
@@ -546,7 +539,7 @@ def study_contrast(
         entry: dict[str, Any] = {"seeds": seeds}
         with_dpo = [s for s in seeds if s in first.get("dpo", {}) and s in second.get("dpo", {})]
         for metric in METRICS:
-            a, b = table(first, run, metric, seeds), table(second, run, metric, seeds)
+            a, b = _item_table(first, run, metric, seeds), _item_table(second, run, metric, seeds)
             if a is None or b is None:
                 continue
             if a.shape != b.shape:
@@ -559,10 +552,12 @@ def study_contrast(
             if run == "dpo" or not with_dpo:
                 continue
             rows = [seeds.index(s) for s in with_dpo]
-            dpo_a = table(first, "dpo", metric, with_dpo)
-            dpo_b = table(second, "dpo", metric, with_dpo)
-            if dpo_a is None or dpo_b is None or dpo_a.shape != a[rows].shape or dpo_b.shape != b[rows].shape:
+            dpo_a = _item_table(first, "dpo", metric, with_dpo)
+            dpo_b = _item_table(second, "dpo", metric, with_dpo)
+            if dpo_a is None or dpo_b is None:
                 continue
+            if dpo_a.shape != a[rows].shape or dpo_b.shape != b[rows].shape:
+                raise ValueError(f"{run} and dpo scored different numbers of items for {metric}")
             entry[metric]["change_vs_dpo"] = paired_seed_difference(
                 b[rows] - dpo_b, a[rows] - dpo_a, n_resamples=n_resamples
             )

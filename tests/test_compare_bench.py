@@ -213,38 +213,26 @@ def test_contrast_of_two_data_variants_is_a_paired_difference_in_differences(ben
         for run, by_seed in results.items():
             for seed, result in by_seed.items():
                 (runs_dir / f"{run}.seed{seed}.json").write_text(json.dumps(result))
-    assert (
-        bench.main(
-            [
-                "--contrast",
-                "natural",
-                "mixed",
-                "--epochs",
-                "1",
-                "--engine",
-                "axolotl",
-                "--output",
-                str(tmp_path),
-            ]
-        )
-        == 0
-    )
+
+    def contrast(first, second):
+        argv = [
+            "--contrast",
+            first,
+            second,
+            "--epochs",
+            "1",
+            "--engine",
+            "axolotl",
+            "--output",
+            str(tmp_path),
+        ]
+        return bench.main(argv)
+
+    assert contrast("natural", "mixed") == 0
     written = json.loads((tmp_path / "contrast-natural-mixed-epochs1-axolotl.json").read_text())
     assert written["inspo"]["pass"]["change"]["mean"] == pytest.approx(own.mean())
     with pytest.raises(SystemExit, match="no saved runs"):
-        bench.main(
-            [
-                "--contrast",
-                "natural",
-                "edited",
-                "--epochs",
-                "1",
-                "--engine",
-                "axolotl",
-                "--output",
-                str(tmp_path),
-            ]
-        )
+        contrast("natural", "edited")
     with pytest.raises(SystemExit):
         bench.parse_args(["--contrast", "mixed", "mixed"])
 
