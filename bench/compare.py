@@ -436,9 +436,17 @@ def log_history(output_dir: Path) -> list[dict[str, Any]]:
 
 
 def _per_item(result: Mapping[str, Any], metric: str) -> list[float] | None:
-    if metric == "pass":
+    if metric in ("pass", "pass_new_kinds"):
         passes = result.get("passes")
-        return [float(p) for p in passes] if passes is not None else None
+        if passes is None:
+            return None
+        if metric == "pass":
+            return [float(p) for p in passes]
+        # the prompts whose constraint kind no training row has (the test split's heldout: constraint)
+        groups = result.get("item_groups")
+        if groups is None or len(groups) != len(passes):
+            return None
+        return [float(p) for p, group in zip(passes, groups, strict=True) if group == NEW_KINDS_GROUP]
     per_pair = (result.get("preference") or {}).get("per_pair")
     if not per_pair:
         return None
@@ -459,7 +467,16 @@ def _item_table(
     return np.array(rows, dtype=np.float64)
 
 
-METRICS = {"pass": "constraint pass rate", "acc": "pref. acc. (deployed)", "margin": "margin (deployed)"}
+METRICS = {
+    "pass": "constraint pass rate",
+    "pass_new_kinds": "constraint pass rate on held-out constraint kinds",
+    "acc": "pref. acc. (deployed)",
+    "margin": "margin (deployed)",
+}
+PASS_METRICS = ("pass", "pass_new_kinds")  # compared with the base model too
+# The test split's ``heldout`` field: "constraint" rows use a constraint kind no training row has
+# (transfer), "prompt" rows a trained kind on an unseen prompt.
+NEW_KINDS_GROUP = "constraint"
 
 
 def study_summary(
@@ -469,14 +486,16 @@ def study_summary(
     n_resamples: int = 10_000,
 ) -> dict[str, dict[str, Any]]:
     """Per run: seeds, mean over seeds of each metric, and the paired differences to DPO (paired by
-    held-out item and seed, over the seeds both have) and, for the pass rate, to the base model.
+    held-out item and seed, over the seeds both have) and, for the pass rates, to the base model.
 
-    ``results[run][seed]`` is a saved evaluation (``passes``, ``preference.per_pair``).
+    ``results[run][seed]`` is a saved evaluation (``passes``, ``preference.per_pair``; ``item_groups``,
+    the test split's ``heldout`` field per answered prompt, for the pass rate on held-out constraint
+    kinds — :func:`load_study` adds it).
     """
     from inspo_plugin.evaluation.stats import paired_seed_difference
 
     summary: dict[str, dict[str, Any]] = {}
-    base_passes = _per_item(base, "pass") if base else None
+    base_items = {metric: _per_item(base, metric) if base else None for metric in PASS_METRICS}
     for run, by_seed in results.items():
         seeds = sorted(by_seed)
         entry: dict[str, Any] = {"seeds": seeds, "train_seconds": None}
@@ -501,7 +520,8 @@ def study_summary(
                     if len(other[0]) != len(mine[0]):
                         raise ValueError(f"{run} and dpo scored different numbers of items for {metric}")
                     entry[metric]["vs_dpo"] = paired_seed_difference(mine, other, n_resamples=n_resamples)
-            if metric == "pass" and base_passes is not None:
+            base_passes = base_items.get(metric)
+            if base_passes is not None:
                 if len(base_passes) != len(own[0]):
                     raise ValueError(f"{run} and the base model answered different numbers of prompts")
                 entry[metric]["vs_base"] = paired_seed_difference(own, base_passes, n_resamples=n_resamples)
@@ -568,7 +588,7 @@ def study_contrast(
 def contrast_markdown(contrast: Mapping[str, Mapping[str, Any]], first: str, second: str) -> str:
     """The contrast's table: per run and metric, first → second data, the change and its change vs DPO."""
     header = ["run", "seeds"]
-    for name in ("pass rate", "pref. acc.", "margin"):
+    for name in ("pass rate", "pass rate, held-out kinds", "pref. acc.", "margin"):
         header += [f"{name}: {first} → {second}", f"Δ {name}", f"Δ ({name} − DPO's)"]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for run, entry in contrast.items():
@@ -576,6 +596,7 @@ def contrast_markdown(contrast: Mapping[str, Mapping[str, Any]], first: str, sec
         cells = [label(run), ", ".join(str(s) for s in entry["seeds"])]
         for metric, scale, digits, unit in (
             ("pass", 100.0, 1, "%"),
+            ("pass_new_kinds", 100.0, 1, "%"),
             ("acc", 100.0, 1, "%"),
             ("margin", 1.0, 2, ""),
         ):
@@ -602,23 +623,30 @@ def _cell(diff: Mapping[str, Any] | None, scale: float, digits: int, n_seeds: in
 
 def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] | None) -> str:
     """The study's table: means over seeds and paired differences with 95% CIs."""
-    lines = [
-        "| run | seeds | pass rate | Δ pass vs base | Δ pass vs DPO | pref. acc. (deployed) | Δ acc vs DPO "
-        "| margin (deployed) | Δ margin vs DPO | train time / seed |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    if base and base.get("passes"):
-        rate = 100.0 * sum(base["passes"]) / len(base["passes"])
-        lines.append(f"| {BASE_LABEL} | — | {rate:.1f}% | — | — | — | — | — | — | — |")
+    header = [
+        "run", "seeds", "pass rate", "Δ pass vs base", "Δ pass vs DPO", "pass rate, held-out kinds",
+        "Δ vs base", "Δ vs DPO", "pref. acc. (deployed)", "Δ acc vs DPO", "margin (deployed)",
+        "Δ margin vs DPO", "train time / seed",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    if base:
+        rates = [_per_item(base, metric) for metric in PASS_METRICS]
+        cells = [f"{100.0 * sum(r) / len(r):.1f}%" if r else "—" for r in rates]
+        row = [BASE_LABEL, "—", cells[0], "—", "—", cells[1]] + ["—"] * (len(header) - 6)
+        lines.append("| " + " | ".join(row) + " |")
     for run, entry in summary.items():
         n = len(entry["seeds"])
         pas, acc, mar = entry.get("pass", {}), entry.get("acc", {}), entry.get("margin", {})
+        new = entry.get("pass_new_kinds", {})
         cells = [
             label(run),
             ", ".join(str(s) for s in entry["seeds"]),
             f"{100 * pas['mean']:.1f}%" if pas else "—",
             _cell(pas.get("vs_base"), 100.0, 1, n),
             _cell(pas.get("vs_dpo"), 100.0, 1, n),
+            f"{100 * new['mean']:.1f}%" if new else "—",
+            _cell(new.get("vs_base"), 100.0, 1, n),
+            _cell(new.get("vs_dpo"), 100.0, 1, n),
             f"{100 * acc['mean']:.1f}%" if acc else "—",
             _cell(acc.get("vs_dpo"), 100.0, 1, n),
             f"{mar['mean']:.2f}" if mar else "—",
@@ -650,14 +678,31 @@ def curve_histories(
     return curves
 
 
-def load_study(runs_dir: Path) -> dict[str, dict[int, dict[str, Any]]]:
-    """Every saved ``RUN.seedN.json`` of a study, as ``{run: {seed: result}}`` in :data:`RUNS` order."""
+def load_study(
+    runs_dir: Path, item_groups: Sequence[str] | None = None
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every saved ``RUN.seedN.json`` of a study, as ``{run: {seed: result}}`` in :data:`RUNS` order.
+
+    ``item_groups`` (the test split's ``heldout`` field, row by row) labels the answered prompts of
+    results saved without it: every study answers the shipped test split's prompts in order."""
     found: dict[str, dict[int, dict[str, Any]]] = {}
     for path in sorted(runs_dir.glob("*.seed*.json")):
         run, _, seed = path.name.removesuffix(".json").rpartition(".seed")
         if run in RUNS and seed.isdigit():
-            found.setdefault(run, {})[int(seed)] = json.loads(path.read_text())
+            found.setdefault(run, {})[int(seed)] = with_item_groups(json.loads(path.read_text()), item_groups)
     return {run: found[run] for run in RUNS if run in found}
+
+
+def with_item_groups(result: dict[str, Any], item_groups: Sequence[str] | None) -> dict[str, Any]:
+    """``result`` with ``item_groups`` for its answered prompts (the first ``len(passes)`` labels)."""
+    if item_groups is not None and "item_groups" not in result and result.get("passes") is not None:
+        result["item_groups"] = list(item_groups)[: len(result["passes"])]
+    return result
+
+
+def held_out_groups() -> list[str]:
+    """The shipped test split's ``heldout`` label per row — the prompts every study answers, in order."""
+    return [str(row.get("heldout")) for row in load_variant("test", "mixed")]
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -720,7 +765,8 @@ def write_contrast(
     for study in (first, second):
         if not any((study / "runs").glob("*.seed*.json")):
             raise SystemExit(f"--contrast: no saved runs in {study / 'runs'}; train that study first")
-    contrast = study_contrast(load_study(first / "runs"), load_study(second / "runs"))
+    groups = held_out_groups()
+    contrast = study_contrast(load_study(first / "runs", groups), load_study(second / "runs", groups))
     if not contrast:
         raise SystemExit(f"--contrast: {first.name} and {second.name} have no run with a seed in common")
     name = f"contrast-{data[0]}-{data[1]}-{budget_name(steps, epochs)}-{engine}"
@@ -732,7 +778,8 @@ def write_contrast(
         f"Δ: the run trained on {data[1]} minus the same run trained on {data[0]}; Δ (… − DPO's): that "
         "change minus DPO's, a difference in differences (positive: the second data helps the run more "
         "than DPO). Brackets: paired bootstrap 95% CIs, resampling held-out items (prompts for the pass "
-        "rate, pairs for accuracy and margin) and seeds together.\n"
+        "rate, pairs for accuracy and margin) and seeds together. Held-out kinds: the prompts whose "
+        "constraint kind no training row has.\n"
     )
     print(f"{table}\n\n[bench] wrote {output / name}.md")
     return 0
@@ -776,12 +823,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     base_path = report_dir / "base.json"
+    groups = [str(row.get("heldout")) for row in test_rows]
     if base_path.is_file():
         base = json.loads(base_path.read_text())
     else:
         print("[bench] evaluating the base model")
         base = evaluate_checkpoint(MODEL_DIR, MODEL_DIR, test_rows, generate=generate, device=device)
-        base_path.write_text(json.dumps(base))
+        base_path.write_text(json.dumps(with_item_groups(base, groups)))
+    base = with_item_groups(base, groups)
     reference_logps = None
     failed: list[str] = []
     seeds = seeds_for(int(recipe.get("seed", 42)), args.seeds)
@@ -864,9 +913,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config=str(config_path),
                 log_history=log_history(run_dir),
             )
+            with_item_groups(result, groups)
             saved.write_text(json.dumps(result, default=str))
 
-    results = load_study(runs_dir)
+    results = load_study(runs_dir, groups)
     summary = study_summary(results, base)
     table = summary_markdown(summary, base)
     title = f"SmolLM2-135M-Instruct, data {args.data}, {budget_name(steps, args.epochs)}, engine {engine}"
@@ -875,7 +925,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"# {title}\n\n{table}\n\nMeans over seeds. Brackets: paired bootstrap 95% CIs of the difference "
         "(items: held-out prompts for the pass rate, held-out pairs for accuracy and margin; resampled "
         "together with the seeds both runs have). Pass rate: greedy answer to the prompt alone passes the "
-        "verifiable constraint. Margins in log-prob units against the base model; 'deployed' = prompted "
+        f"verifiable constraint, on all {len(groups)} held-out prompts and on the "
+        f"{groups.count(NEW_KINDS_GROUP)} whose constraint kind no training row has (held-out kinds). Margins in log-prob units against the base model; 'deployed' = prompted "
         "with x alone.\n"
     )
     curves = curve_histories(results)

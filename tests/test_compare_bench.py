@@ -159,6 +159,43 @@ def test_study_summary_pairs_runs_by_item_and_seed(bench):
         bench.study_summary({"dpo": dpo, "inspo": {42: _result([True] * 9, [0.1] * 8)}}, base)
 
 
+def test_pass_rate_on_held_out_constraint_kinds_covers_only_those_prompts(bench, tmp_path):
+    rng = np.random.default_rng(2)
+    groups = ["prompt", "constraint", "constraint", "prompt", "constraint", "prompt", "prompt", "constraint"]
+    new = np.array([g == "constraint" for g in groups])
+    base = {"passes": [bool(v) for v in rng.random(8) < 0.5]}
+    runs = {
+        run: {s: _result([bool(v) for v in rng.random(8) < 0.6], [0.1, -0.2]) for s in (42, 43)}
+        for run in ("dpo", "inspo")
+    }
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    for run, by_seed in runs.items():
+        for seed, result in by_seed.items():
+            (runs_dir / f"{run}.seed{seed}.json").write_text(json.dumps(result))
+    # saved results carry no labels: loading adds the test split's, one per answered prompt
+    loaded = bench.load_study(runs_dir, groups + ["prompt"] * 4)
+    assert loaded["inspo"][42]["item_groups"] == groups
+    summary = bench.study_summary(loaded, bench.with_item_groups(dict(base), groups), n_resamples=500)
+
+    def passes(run):
+        return np.array([runs[run][s]["passes"] for s in (42, 43)], dtype=float)[:, new]
+
+    entry = summary["inspo"]["pass_new_kinds"]
+    assert entry["mean"] == pytest.approx(passes("inspo").mean())
+    assert entry["vs_dpo"]["mean"] == pytest.approx((passes("inspo") - passes("dpo")).mean())
+    base_new = np.array(base["passes"], dtype=float)[new]
+    assert entry["vs_base"]["mean"] == pytest.approx((passes("inspo") - base_new).mean())
+    assert summary["inspo"]["pass"]["mean"] != pytest.approx(entry["mean"])  # not all prompts
+    table = bench.summary_markdown(summary, bench.with_item_groups(dict(base), groups))
+    base_row = table.splitlines()[2].split(" | ")
+    assert base_row[5] == f"{100 * base_new.mean():.1f}%"
+    # without labels there is no such rate, and nothing else changes
+    unlabelled = bench.study_summary(bench.load_study(runs_dir), base, n_resamples=500)
+    assert "pass_new_kinds" not in unlabelled["inspo"]
+    assert unlabelled["inspo"]["pass"]["mean"] == pytest.approx(summary["inspo"]["pass"]["mean"])
+
+
 def test_contrast_of_two_data_variants_is_a_paired_difference_in_differences(bench, tmp_path):
     rng = np.random.default_rng(1)
 
