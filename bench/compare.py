@@ -700,9 +700,9 @@ def with_item_groups(result: dict[str, Any], item_groups: Sequence[str] | None) 
     return result
 
 
-def held_out_groups() -> list[str]:
-    """The shipped test split's ``heldout`` label per row — the prompts every study answers, in order."""
-    return [str(row.get("heldout")) for row in load_variant("test", "mixed")]
+def held_out_groups(test_rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The test split's ``heldout`` label per row — the prompts every study answers, in order."""
+    return [str(row.get("heldout")) for row in test_rows]
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -765,7 +765,7 @@ def write_contrast(
     for study in (first, second):
         if not any((study / "runs").glob("*.seed*.json")):
             raise SystemExit(f"--contrast: no saved runs in {study / 'runs'}; train that study first")
-    groups = held_out_groups()
+    groups = held_out_groups(load_variant("test", "mixed"))
     contrast = study_contrast(load_study(first / "runs", groups), load_study(second / "runs", groups))
     if not contrast:
         raise SystemExit(f"--contrast: {first.name} and {second.name} have no run with a seed in common")
@@ -823,14 +823,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     base_path = report_dir / "base.json"
-    groups = [str(row.get("heldout")) for row in test_rows]
+    groups = held_out_groups(test_rows)
     if base_path.is_file():
-        base = json.loads(base_path.read_text())
+        base = with_item_groups(json.loads(base_path.read_text()), groups)
     else:
         print("[bench] evaluating the base model")
         base = evaluate_checkpoint(MODEL_DIR, MODEL_DIR, test_rows, generate=generate, device=device)
         base_path.write_text(json.dumps(with_item_groups(base, groups)))
-    base = with_item_groups(base, groups)
     reference_logps = None
     failed: list[str] = []
     seeds = seeds_for(int(recipe.get("seed", 42)), args.seeds)
@@ -926,8 +925,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(items: held-out prompts for the pass rate, held-out pairs for accuracy and margin; resampled "
         "together with the seeds both runs have). Pass rate: greedy answer to the prompt alone passes the "
         f"verifiable constraint, on all {len(groups)} held-out prompts and on the "
-        f"{groups.count(NEW_KINDS_GROUP)} whose constraint kind no training row has (held-out kinds). Margins in log-prob units against the base model; 'deployed' = prompted "
-        "with x alone.\n"
+        f"{groups.count(NEW_KINDS_GROUP)} whose constraint kind no training row has (held-out kinds). "
+        "Margins in log-prob units against the base model; 'deployed' = prompted with x alone.\n"
     )
     curves = curve_histories(results)
     if curves:
