@@ -45,6 +45,8 @@ import hashlib
 import importlib.util
 import json
 import math
+import os
+import platform
 import shutil
 import sys
 import time
@@ -479,6 +481,35 @@ PASS_METRICS = ("pass", "pass_new_kinds")  # compared with the base model too
 NEW_KINDS_GROUP = "constraint"
 
 
+def _train_seconds(result: Mapping[str, Any]) -> float | None:
+    """A run's training time, or None when unknown (a resumed run's time covers its last invocation only)."""
+    seconds = result.get("train_seconds")
+    if not seconds or result.get("resumed_from"):
+        return None
+    return float(seconds)
+
+
+def machine_name(device: str | None) -> str:
+    """What trained a run — the GPU, or the CPU model and its core count — so that training times are
+    compared within one machine only."""
+    if device == "cuda":
+        import torch
+
+        return f"{torch.cuda.get_device_name()}, cuda"
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        fields = dict(
+            (key.strip(), value.strip())
+            for key, _, value in (line.partition(":") for line in cpuinfo.read_text().splitlines())
+            if value
+        )
+        if "model name" in fields:
+            # the family and model tell apart CPU generations sold under one name ("AMD EPYC")
+            model = f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def study_summary(
     results: Mapping[str, Mapping[int, Mapping[str, Any]]],
     base: Mapping[str, Any] | None,
@@ -498,15 +529,23 @@ def study_summary(
     base_items = {metric: _per_item(base, metric) if base else None for metric in PASS_METRICS}
     for run, by_seed in results.items():
         seeds = sorted(by_seed)
-        entry: dict[str, Any] = {"seeds": seeds, "train_seconds": None}
-        # a resumed run's time covers its last invocation only: not a run's training time
-        times = [
-            float(by_seed[s]["train_seconds"])
-            for s in seeds
-            if by_seed[s].get("train_seconds") and not by_seed[s].get("resumed_from")
-        ]
+        entry: dict[str, Any] = {"seeds": seeds, "train_seconds": None, "train_time_vs_dpo": None}
+        times = {s: t for s in seeds if (t := _train_seconds(by_seed[s])) is not None}
         if times:
-            entry["train_seconds"] = sum(times) / len(times)
+            entry["train_seconds"] = sum(times.values()) / len(times)
+        entry["train"] = {s: {"seconds": times.get(s), "machine": by_seed[s].get("machine")} for s in seeds}
+        if run != "dpo" and "dpo" in results:
+            # like for like: the same seed's DPO run on the same machine (runs saved before machines
+            # were recorded, all on one machine, count as one)
+            ratios = [
+                t / dpo_time
+                for s, t in times.items()
+                if s in results["dpo"]
+                and (dpo_time := _train_seconds(results["dpo"][s])) is not None
+                and results["dpo"][s].get("machine") == by_seed[s].get("machine")
+            ]
+            if ratios:
+                entry["train_time_vs_dpo"] = {"mean": sum(ratios) / len(ratios), "n_seeds": len(ratios)}
         for metric in METRICS:
             own = _item_table(results, run, metric, seeds)
             if own is None:
@@ -621,12 +660,19 @@ def _cell(diff: Mapping[str, Any] | None, scale: float, digits: int, n_seeds: in
     return text if diff["n_seeds"] == n_seeds else f"{text} ({diff['n_seeds']} seeds)"
 
 
+def _ratio_cell(ratio: Mapping[str, Any] | None, n_seeds: int) -> str:
+    if not ratio:
+        return "—"
+    text = f"{ratio['mean']:.2f}×"
+    return text if ratio["n_seeds"] == n_seeds else f"{text} ({ratio['n_seeds']} seeds)"
+
+
 def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] | None) -> str:
     """The study's table: means over seeds and paired differences with 95% CIs."""
     header = [
         "run", "seeds", "pass rate", "Δ pass vs base", "Δ pass vs DPO", "pass rate, held-out kinds",
         "Δ vs base", "Δ vs DPO", "pref. acc. (deployed)", "Δ acc vs DPO", "margin (deployed)",
-        "Δ margin vs DPO", "train time / seed",
+        "Δ margin vs DPO", "train time / seed", "train time ÷ DPO's",
     ]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     if base:
@@ -652,6 +698,7 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str
             f"{mar['mean']:.2f}" if mar else "—",
             _cell(mar.get("vs_dpo"), 1.0, 2, n),
             f"{entry['train_seconds'] / 60:.1f} min" if entry.get("train_seconds") else "—",
+            _ratio_cell(entry.get("train_time_vs_dpo"), n),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -909,6 +956,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # train_seconds counts this invocation's steps only when the run was resumed
                 resumed_from=resume_from.name if resume_from else None,
                 eval_seconds=time.monotonic() - started,
+                machine=machine_name(device),
                 config=str(config_path),
                 log_history=log_history(run_dir),
             )
@@ -926,7 +974,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "together with the seeds both runs have). Pass rate: greedy answer to the prompt alone passes the "
         f"verifiable constraint, on all {len(groups)} held-out prompts and on the "
         f"{groups.count(NEW_KINDS_GROUP)} whose constraint kind no training row has (held-out kinds). "
-        "Margins in log-prob units against the base model; 'deployed' = prompted with x alone.\n"
+        "Margins in log-prob units against the base model; 'deployed' = prompted with x alone. Train "
+        "time: mean over the seeds trained in one invocation (not resumed), on whatever machine trained "
+        "each (results.json names it per seed); ÷ DPO's: the mean over seeds of the run's time over "
+        "DPO's with the same seed on the same machine.\n"
     )
     curves = curve_histories(results)
     if curves:

@@ -159,6 +159,41 @@ def test_study_summary_pairs_runs_by_item_and_seed(bench):
         bench.study_summary({"dpo": dpo, "inspo": {42: _result([True] * 9, [0.1] * 8)}}, base)
 
 
+def test_train_time_ratio_to_dpo_pairs_each_seed_with_dpo_on_the_same_machine(bench):
+    passes, margins = [True, False] * 5, [0.5] * 8
+    fast, slow = "CPU A, 2 cores", "CPU B, 2 cores"
+
+    def run(seconds, machine, **extra):
+        return {**_result(passes, margins, seconds=seconds), "machine": machine, **extra}
+
+    dpo = {42: run(100.0, slow), 43: run(40.0, fast), 44: run(50.0, fast), 45: run(60.0, fast)}
+    inspo = {
+        42: run(150.0, slow),  # 1.5×
+        43: run(60.0, fast),  # 1.5×
+        44: run(90.0, slow),  # another machine than DPO's seed 44: left out
+        45: run(10.0, fast, resumed_from="checkpoint-20"),  # a resumed run's time is partial: left out
+    }
+    summary = bench.study_summary({"dpo": dpo, "inspo": inspo}, None, n_resamples=200)
+    ratio = summary["inspo"]["train_time_vs_dpo"]
+    assert ratio["n_seeds"] == 2 and ratio["mean"] == pytest.approx(1.5)
+    assert summary["inspo"]["train_seconds"] == pytest.approx((150.0 + 60.0 + 90.0) / 3)
+    assert summary["inspo"]["train"][44] == {"seconds": 90.0, "machine": slow}
+    assert summary["inspo"]["train"][45]["seconds"] is None
+    assert summary["dpo"]["train_time_vs_dpo"] is None
+    assert "1.50× (2 seeds)" in bench.summary_markdown(summary, None)
+    # runs saved before machines were recorded count as one machine
+    unrecorded = bench.study_summary(
+        {
+            "dpo": {42: _result(passes, margins, seconds=40.0)},
+            "inspo": {42: _result(passes, margins, seconds=70.0)},
+        },
+        None,
+        n_resamples=200,
+    )
+    assert unrecorded["inspo"]["train_time_vs_dpo"]["mean"] == pytest.approx(1.75)
+    assert bench.machine_name(None).endswith(" cores")
+
+
 def test_pass_rate_on_held_out_constraint_kinds_covers_only_those_prompts(bench, tmp_path):
     rng = np.random.default_rng(2)
     groups = ["prompt", "constraint", "constraint", "prompt", "constraint", "prompt", "prompt", "constraint"]
