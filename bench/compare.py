@@ -652,19 +652,23 @@ def contrast_markdown(contrast: Mapping[str, Mapping[str, Any]], first: str, sec
     return "\n".join(lines)
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
 def _cell(diff: Mapping[str, Any] | None, scale: float, digits: int, n_seeds: int) -> str:
     if not diff:
         return "—"
     mean, low, high = (diff[k] * scale for k in ("mean", "ci_low", "ci_high"))
     text = f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
-    return text if diff["n_seeds"] == n_seeds else f"{text} ({diff['n_seeds']} seeds)"
+    return text if diff["n_seeds"] == n_seeds else f"{text} ({_seeds(diff['n_seeds'])})"
 
 
 def _ratio_cell(ratio: Mapping[str, Any] | None, n_seeds: int) -> str:
     if not ratio:
         return "—"
     text = f"{ratio['mean']:.2f}×"
-    return text if ratio["n_seeds"] == n_seeds else f"{text} ({ratio['n_seeds']} seeds)"
+    return text if ratio["n_seeds"] == n_seeds else f"{text} ({_seeds(ratio['n_seeds'])})"
 
 
 def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] | None) -> str:

@@ -276,7 +276,7 @@ def test_contrast_of_two_data_variants_is_a_paired_difference_in_differences(ben
     assert contrast["inspo"]["margin"]["change_vs_dpo"]["mean"] == pytest.approx(expected)
     assert "change_vs_dpo" not in contrast["dpo"]["pass"]
     table = bench.contrast_markdown(contrast, "natural", "mixed")
-    assert table.count("\n") == 3 and "natural → mixed" in table and "(1 seeds)" in table
+    assert table.count("\n") == 3 and "natural → mixed" in table and "(1 seed)" in table
 
     # the command line writes the table next to the two studies, and refuses a missing study
     for data, results in (("natural", natural), ("mixed", mixed)):
