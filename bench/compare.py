@@ -499,11 +499,8 @@ def machine_name(device: str | None) -> str:
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        fields = dict(
-            (key.strip(), value.strip())
-            for key, _, value in (line.partition(":") for line in cpuinfo.read_text().splitlines())
-            if value
-        )
+        lines = (line.partition(":") for line in cpuinfo.read_text().splitlines())
+        fields = {key.strip(): value.strip() for key, _, value in lines if value}
         if "model name" in fields:
             # the family and model tell apart CPU generations sold under one name ("AMD EPYC")
             model = f"{fields['model name']} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
@@ -860,6 +857,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from inspo_plugin.models.smollm2 import materialize_smollm2
 
     device = "cuda" if torch.cuda.is_available() else None
+    machine = machine_name(device)  # saved with every run: training times compare within one machine
     materialize_smollm2(MODEL_DIR)
     train_rows = load_variant("train", args.data)
     # The same held-out prompts and pairs for every variant: the pass rate of greedy answers depends on
@@ -960,7 +958,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # train_seconds counts this invocation's steps only when the run was resumed
                 resumed_from=resume_from.name if resume_from else None,
                 eval_seconds=time.monotonic() - started,
-                machine=machine_name(device),
+                machine=machine,
                 config=str(config_path),
                 log_history=log_history(run_dir),
             )
