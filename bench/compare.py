@@ -62,7 +62,8 @@ from inspo_plugin.models.smollm2 import DEMO_MODEL_DIR as MODEL_DIR
 from inspo_plugin.models.smollm2 import DEMO_RECIPE as RECIPE
 
 SIMPO = {"rl_beta": 2.0, "simpo_gamma": 1.0}  # SimPO's usual β, γ (γ/β = 0.5)
-DPO_INSPO = {"loss_type": "sigmoid"}
+# the paper's InSPO-DPO: uncond_weight pinned to 0, whatever the demo recipe (the base config) sets
+DPO_INSPO = {"loss_type": "sigmoid", "uncond_weight": 0.0}
 RUNS: dict[str, dict[str, Any]] = {
     "dpo": {"rl": "dpo", "inspo": None},
     "inspo": {"rl": "inspo", "inspo": DPO_INSPO},
@@ -74,7 +75,11 @@ RUNS: dict[str, dict[str, Any]] = {
     "inspo-beta0.3": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.3},
     "inspo-beta0.5": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.5},
     "simpo": {"rl": "simpo", "inspo": None, "cpo_alpha": 0.0, **SIMPO},
-    "inspo-simpo": {"rl": "inspo", "inspo": {"loss_type": "simpo", "simpo_gamma": 1.0}, "rl_beta": 2.0},
+    "inspo-simpo": {
+        "rl": "inspo",
+        "inspo": {"loss_type": "simpo", "simpo_gamma": 1.0, "uncond_weight": 0.0},
+        "rl_beta": 2.0,
+    },
 }
 DEFAULT_RUNS = ["dpo", "inspo", "inspo-uncond", "inspo-concat", "inspo-beta0.05", "inspo-beta0.3"]
 LABELS = {
@@ -513,8 +518,10 @@ def study_summary(
     *,
     n_resamples: int = 10_000,
 ) -> dict[str, dict[str, Any]]:
-    """Per run: seeds, mean over seeds of each metric, and the paired differences to DPO (paired by
-    held-out item and seed, over the seeds both have) and, for the pass rates, to the base model.
+    """Per run: seeds, mean over seeds of each metric, and the paired differences to DPO (``vs_dpo``,
+    paired by held-out item and seed, over the seeds both have), for the variants of InSPO-DPO
+    (``inspo-*`` runs) to plain InSPO-DPO as well (``vs_inspo``), and, for the pass rates, to the base
+    model (``vs_base``).
 
     ``results[run][seed]`` is a saved evaluation (``passes``, ``preference.per_pair``; ``item_groups``,
     the test split's ``heldout`` field per answered prompt, for the pass rate on held-out constraint
@@ -543,19 +550,25 @@ def study_summary(
             ]
             if ratios:
                 entry["train_time_vs_dpo"] = {"mean": sum(ratios) / len(ratios), "n_seeds": len(ratios)}
+        # DPO is every run's baseline; plain InSPO-DPO also is its variants' (uncond_weight, template, β)
+        baselines = {"vs_dpo": "dpo", **({"vs_inspo": "inspo"} if run.startswith("inspo-") else {})}
         for metric in METRICS:
             own = _item_table(results, run, metric, seeds)
             if own is None:
                 continue
             entry[metric] = {"mean": float(own.mean())}
-            if run != "dpo" and "dpo" in results:
-                common = [s for s in seeds if s in results["dpo"]]
-                other = _item_table(results, "dpo", metric, common)
+            for key, baseline in baselines.items():
+                if run == baseline or baseline not in results:
+                    continue
+                common = [s for s in seeds if s in results[baseline]]
+                other = _item_table(results, baseline, metric, common)
                 mine = _item_table(results, run, metric, common)
                 if other is not None and mine is not None:
                     if len(other[0]) != len(mine[0]):
-                        raise ValueError(f"{run} and dpo scored different numbers of items for {metric}")
-                    entry[metric]["vs_dpo"] = paired_seed_difference(mine, other, n_resamples=n_resamples)
+                        raise ValueError(
+                            f"{run} and {baseline} scored different numbers of items for {metric}"
+                        )
+                    entry[metric][key] = paired_seed_difference(mine, other, n_resamples=n_resamples)
             base_passes = base_items.get(metric)
             if base_passes is not None:
                 if len(base_passes) != len(own[0]):
@@ -671,15 +684,15 @@ def _ratio_cell(ratio: Mapping[str, Any] | None, n_seeds: int) -> str:
 def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any] | None) -> str:
     """The study's table: means over seeds and paired differences with 95% CIs."""
     header = [
-        "run", "seeds", "pass rate", "Δ pass vs base", "Δ pass vs DPO", "pass rate, held-out kinds",
-        "Δ vs base", "Δ vs DPO", "pref. acc. (deployed)", "Δ acc vs DPO", "margin (deployed)",
-        "Δ margin vs DPO", "train time / seed", "train time ÷ DPO's",
+        "run", "seeds", "pass rate", "Δ pass vs base", "Δ pass vs DPO", "Δ pass vs InSPO-DPO",
+        "pass rate, held-out kinds", "Δ vs base", "Δ vs DPO", "pref. acc. (deployed)", "Δ acc vs DPO",
+        "margin (deployed)", "Δ margin vs DPO", "train time / seed", "train time ÷ DPO's",
     ]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     if base:
         rates = [_per_item(base, metric) for metric in PASS_METRICS]
         cells = [f"{100.0 * sum(r) / len(r):.1f}%" if r else "—" for r in rates]
-        row = [BASE_LABEL, "—", cells[0], "—", "—", cells[1]] + ["—"] * (len(header) - 6)
+        row = [BASE_LABEL, "—", cells[0], "—", "—", "—", cells[1]] + ["—"] * (len(header) - 7)
         lines.append("| " + " | ".join(row) + " |")
     for run, entry in summary.items():
         n = len(entry["seeds"])
@@ -691,6 +704,7 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str
             f"{100 * pas['mean']:.1f}%" if pas else "—",
             _cell(pas.get("vs_base"), 100.0, 1, n),
             _cell(pas.get("vs_dpo"), 100.0, 1, n),
+            _cell(pas.get("vs_inspo"), 100.0, 1, n),
             f"{100 * new['mean']:.1f}%" if new else "—",
             _cell(new.get("vs_base"), 100.0, 1, n),
             _cell(new.get("vs_dpo"), 100.0, 1, n),
@@ -973,7 +987,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     (report_dir / "results.md").write_text(
         f"# {title}\n\n{table}\n\nMeans over seeds. Brackets: paired bootstrap 95% CIs of the difference "
         "(items: held-out prompts for the pass rate, held-out pairs for accuracy and margin; resampled "
-        "together with the seeds both runs have). Pass rate: greedy answer to the prompt alone passes the "
+        "together with the seeds both runs have; Δ … vs InSPO-DPO: a variant of InSPO-DPO against plain InSPO-DPO, "
+        "results.json has it for every metric). Pass rate: greedy answer to the prompt alone passes the "
         f"verifiable constraint, on all {len(groups)} held-out prompts and on the "
         f"{groups.count(NEW_KINDS_GROUP)} whose constraint kind no training row has (held-out kinds). "
         "Margins in log-prob units against the base model; 'deployed' = prompted with x alone. Train "

@@ -57,8 +57,10 @@ def test_run_configs_for_steps_epochs_seeds_and_data(bench, recipe, tmp_path):
     beta = _config(bench, recipe, "inspo-beta0.05", tmp_path, steps=4)
     assert uncond["inspo"]["uncond_weight"] == 1.0 and concat["inspo"]["template"] == "concat"
     assert beta["rl_beta"] == 0.05 and beta["rl"] == "inspo"
+    # plain InSPO-DPO is the paper's objective whatever the (demo) recipe adds to it
+    assert epochs["inspo"]["uncond_weight"] == 0.0
     # the recipe itself is untouched by the run overrides
-    assert "max_steps" in recipe and recipe["inspo"].get("uncond_weight") is None
+    assert recipe == yaml.safe_load(DEMO_RECIPE.read_text()) and "max_steps" in recipe
 
     # configs equal up to their output locations train once
     inspo = _config(bench, recipe, "inspo", tmp_path, steps=4)
@@ -159,6 +161,52 @@ def test_study_summary_pairs_runs_by_item_and_seed(bench):
         bench.study_summary({"dpo": dpo, "inspo": {42: _result([True] * 9, [0.1] * 8)}}, base)
 
 
+def test_variants_of_inspo_dpo_are_also_compared_with_plain_inspo_dpo(bench):
+    rng = np.random.default_rng(3)
+
+    def runs(seeds, rate):
+        return {s: _result(list(rng.random(12) < rate), list(rng.normal(size=6))) for s in seeds}
+
+    results = {
+        "dpo": runs((42, 43, 44), 0.6),
+        "inspo": runs((42, 43), 0.4),
+        "inspo-uncond": runs((42, 43, 44), 0.5),
+        "simpo": runs((42,), 0.5),
+    }
+    summary = bench.study_summary(results, None, n_resamples=300)
+    entry = summary["inspo-uncond"]
+
+    def table(run, metric, seeds):
+        return np.array(
+            [
+                results[run][s]["passes"]
+                if metric == "pass"
+                else results[run][s]["preference"]["per_pair"]["margin_uncond"]
+                for s in seeds
+            ],
+            dtype=float,
+        )
+
+    # against plain InSPO-DPO over the seeds both have (42, 43), against DPO over all three
+    for metric in ("pass", "margin"):
+        vs = entry[metric]["vs_inspo"]
+        assert vs["n_seeds"] == 2
+        assert vs["mean"] == pytest.approx(
+            (table("inspo-uncond", metric, (42, 43)) - table("inspo", metric, (42, 43))).mean()
+        )
+        assert entry[metric]["vs_dpo"]["n_seeds"] == 3
+    # neither plain InSPO-DPO itself nor a run of another family is compared with it
+    assert "vs_inspo" not in summary["inspo"]["pass"] and "vs_inspo" not in summary["simpo"]["pass"]
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ")
+        for line in bench.summary_markdown(summary, None).splitlines()
+    }
+    header = rows["run"]
+    column = header.index("Δ pass vs InSPO-DPO")
+    assert rows[bench.label("inspo-uncond")][column].endswith("(2 seeds)")
+    assert rows[bench.label("simpo")][column] == "—"
+
+
 def test_train_time_ratio_to_dpo_pairs_each_seed_with_dpo_on_the_same_machine(bench):
     passes, margins = [True, False] * 5, [0.5] * 8
     fast, slow = "CPU A, 2 cores", "CPU B, 2 cores"
@@ -224,7 +272,7 @@ def test_pass_rate_on_held_out_constraint_kinds_covers_only_those_prompts(bench,
     assert summary["inspo"]["pass"]["mean"] != pytest.approx(entry["mean"])  # not all prompts
     table = bench.summary_markdown(summary, bench.with_item_groups(dict(base), groups))
     base_row = table.splitlines()[2].split(" | ")
-    assert base_row[5] == f"{100 * base_new.mean():.1f}%"
+    assert base_row[6] == f"{100 * base_new.mean():.1f}%"
     # without labels there is no such rate, and nothing else changes
     unlabelled = bench.study_summary(bench.load_study(runs_dir), base, n_resamples=500)
     assert "pass_new_kinds" not in unlabelled["inspo"]
