@@ -5,7 +5,8 @@ batch and schedule; only the objective (and, across seeds, the recipe's ``seed``
 initialisation of sampling) changes:
 
 - ``dpo``: ``rl: dpo`` — DPO as users run it today (Axolotl's / TRL's DPO trainer);
-- ``inspo``: ``rl: inspo``, ``loss_type: sigmoid`` (InSPO-DPO) with the recipe's options;
+- ``inspo``: ``rl: inspo``, ``loss_type: sigmoid`` (InSPO-DPO) with the recipe's options but
+  ``uncond_weight: 0`` (the paper's objective; the demo recipe sets 1);
 - ``inspo-uncond``: ``uncond_weight: 1``; ``inspo-concat`` / ``inspo-revise``: the template;
 - ``inspo-beta0.05`` / ``inspo-beta0.1`` / ``inspo-beta0.3`` (and ``inspo-beta0.5``): β of InSPO-DPO;
 - ``simpo`` (Axolotl's ``rl: simpo``, ``cpo_alpha: 0``) and ``inspo-simpo`` with the same β, γ.
@@ -17,8 +18,8 @@ Each checkpoint is evaluated against the base model on the held-out split — al
 whatever data variant the study trains on (greedy answers checked
 by the verifiable constraints; preference accuracy and margins). The table reports, per run, the
 mean over seeds and the paired bootstrap 95% CI of the difference to DPO, paired by (held-out
-prompt, seed) (:func:`inspo_plugin.evaluation.stats.paired_seed_difference`), and of the pass
-rate's difference to the base model. Run from the repository root::
+prompt, seed) (:func:`inspo_plugin.evaluation.stats.paired_seed_difference`), for the ``inspo-*``
+variants also to plain InSPO-DPO, and of the pass rate's difference to the base model. Run from the repository root::
 
     python bench/compare.py --runs dpo inspo --seeds 3 --epochs 1 --data mixed
     python bench/compare.py --runs dpo inspo --steps 8            # a quick check
