@@ -9,6 +9,7 @@ initialisation of sampling) changes:
   ``uncond_weight: 0`` (the paper's objective; the demo recipe sets 1);
 - ``inspo-uncond``: ``uncond_weight: 1``; ``inspo-concat`` / ``inspo-revise``: the template;
 - ``inspo-beta0.05`` / ``inspo-beta0.1`` / ``inspo-beta0.3`` (and ``inspo-beta0.5``): β of InSPO-DPO;
+  ``dpo-beta0.05`` and ``inspo-uncond-beta0.05``: β 0.05 for DPO and for ``inspo-uncond``;
 - ``simpo`` (Axolotl's ``rl: simpo``, ``cpo_alpha: 0``) and ``inspo-simpo`` with the same β, γ.
 
 A run whose training config equals one already trained with the same seed (with the demo recipe,
@@ -75,6 +76,9 @@ RUNS: dict[str, dict[str, Any]] = {
     "inspo-beta0.1": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.1},
     "inspo-beta0.3": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.3},
     "inspo-beta0.5": {"rl": "inspo", "inspo": DPO_INSPO, "rl_beta": 0.5},
+    # β 0.05 for DPO too (is a smaller β InSPO-specific?) and with the prompt-only loss
+    "dpo-beta0.05": {"rl": "dpo", "inspo": None, "rl_beta": 0.05},
+    "inspo-uncond-beta0.05": {"rl": "inspo", "inspo": {**DPO_INSPO, "uncond_weight": 1.0}, "rl_beta": 0.05},
     "simpo": {"rl": "simpo", "inspo": None, "cpo_alpha": 0.0, **SIMPO},
     "inspo-simpo": {
         "rl": "inspo",
@@ -89,6 +93,8 @@ LABELS = {
     "inspo-uncond": "InSPO-DPO, uncond_weight 1",
     "inspo-concat": "InSPO-DPO, template concat",
     "inspo-revise": "InSPO-DPO, template revise",
+    "dpo-beta0.05": "DPO, β 0.05",
+    "inspo-uncond-beta0.05": "InSPO-DPO, uncond_weight 1, β 0.05",
     "simpo": "SimPO (rl: simpo)",
     "inspo-simpo": "InSPO-SimPO",
 }

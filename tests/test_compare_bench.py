@@ -57,6 +57,11 @@ def test_run_configs_for_steps_epochs_seeds_and_data(bench, recipe, tmp_path):
     beta = _config(bench, recipe, "inspo-beta0.05", tmp_path, steps=4)
     assert uncond["inspo"]["uncond_weight"] == 1.0 and concat["inspo"]["template"] == "concat"
     assert beta["rl_beta"] == 0.05 and beta["rl"] == "inspo"
+    dpo_beta = _config(bench, recipe, "dpo-beta0.05", tmp_path, steps=4)
+    assert dpo_beta["rl"] == "dpo" and dpo_beta["rl_beta"] == 0.05 and "inspo" not in dpo_beta
+    both = _config(bench, recipe, "inspo-uncond-beta0.05", tmp_path, steps=4)
+    assert both["rl_beta"] == 0.05 and both["inspo"]["uncond_weight"] == 1.0
+    assert bench.label("inspo-uncond-beta0.05") == "InSPO-DPO, uncond_weight 1, β 0.05"
     # plain InSPO-DPO is the paper's objective whatever the (demo) recipe adds to it
     assert epochs["inspo"]["uncond_weight"] == 0.0
     # the recipe itself is untouched by the run overrides
