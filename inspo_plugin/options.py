@@ -110,7 +110,9 @@ class InSPOOptions:
         choices=REFERENCE_MODES,
     )
     uncond_weight: Annotated[float, Range(ge=0)] = option(
-        0.0, "Weight (>= 0) of the same loss on the unconditional log-probs π_θ(y|x), the deployed policy."
+        0.0,
+        "Weight (>= 0) of the same loss on the unconditional log-probs π_θ(y|x), the deployed policy; "
+        "0: the paper's objective.",
     )
     sft_weight: Annotated[float, Range(ge=0)] = option(
         0.0, "Weight (>= 0) of the chosen answer's mean negative log-likelihood given x."
