@@ -448,8 +448,23 @@ def log_history(output_dir: Path) -> list[dict[str, Any]]:
 
 # --- the table ---------------------------------------------------------------------------------
 
+# Every held-out prompt asks for a description, an explanation, tips or a message (the base tasks of
+# scripts/make_preference_data.py), none of which fits in five words; the base model answers one of the 132 that briefly.
+# An answer that short can pass a constraint without doing the task ('"The Great Gatsby"' is at most
+# 40 words, has no comma and is wrapped in quotes), so the table also reports the pass rate that
+# counts such an answer as a fail, and how often a run gives one.
+SHORT_ANSWER_WORDS = 5
+
 
 def _per_item(result: Mapping[str, Any], metric: str) -> list[float] | None:
+    if metric in ("pass_answered", "short"):
+        passes, responses = result.get("passes"), result.get("responses")
+        if passes is None or responses is None or len(passes) != len(responses):
+            return None
+        short = [len(str(text).split()) <= SHORT_ANSWER_WORDS for text in responses]
+        if metric == "short":
+            return [float(s) for s in short]
+        return [float(p and not s) for p, s in zip(passes, short, strict=True)]
     if metric in ("pass", "pass_new_kinds"):
         passes = result.get("passes")
         if passes is None:
@@ -484,10 +499,12 @@ def _item_table(
 METRICS = {
     "pass": "constraint pass rate",
     "pass_new_kinds": "constraint pass rate on held-out constraint kinds",
+    "pass_answered": f"constraint pass rate, an answer of at most {SHORT_ANSWER_WORDS} words counted as a fail",
+    "short": f"share of answers of at most {SHORT_ANSWER_WORDS} words",
     "acc": "pref. acc. (deployed)",
     "margin": "margin (deployed)",
 }
-PASS_METRICS = ("pass", "pass_new_kinds")  # compared with the base model too
+PASS_METRICS = ("pass", "pass_new_kinds", "pass_answered", "short")  # compared with the base model too
 # The test split's ``heldout`` field: "constraint" rows use a constraint kind no training row has
 # (transfer), "prompt" rows a trained kind on an unseen prompt.
 NEW_KINDS_GROUP = "constraint"
@@ -644,7 +661,13 @@ def study_contrast(
 def contrast_markdown(contrast: Mapping[str, Mapping[str, Any]], first: str, second: str) -> str:
     """The contrast's table: per run and metric, first → second data, the change and its change vs DPO."""
     header = ["run", "seeds"]
-    for name in ("pass rate", "pass rate, held-out kinds", "pref. acc.", "margin"):
+    for name in (
+        "pass rate",
+        "pass rate, held-out kinds",
+        f"pass rate, answers > {SHORT_ANSWER_WORDS} words",
+        "pref. acc.",
+        "margin",
+    ):
         header += [f"{name}: {first} → {second}", f"Δ {name}", f"Δ ({name} − DPO's)"]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     for run, entry in contrast.items():
@@ -653,6 +676,7 @@ def contrast_markdown(contrast: Mapping[str, Mapping[str, Any]], first: str, sec
         for metric, scale, digits, unit in (
             ("pass", 100.0, 1, "%"),
             ("pass_new_kinds", 100.0, 1, "%"),
+            ("pass_answered", 100.0, 1, "%"),
             ("acc", 100.0, 1, "%"),
             ("margin", 1.0, 2, ""),
         ):
@@ -692,19 +716,23 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str
     """The study's table: means over seeds and paired differences with 95% CIs."""
     header = [
         "run", "seeds", "pass rate", "Δ pass vs base", "Δ pass vs DPO", "Δ pass vs InSPO-DPO",
-        "pass rate, held-out kinds", "Δ vs base", "Δ vs DPO", "pref. acc. (deployed)", "Δ acc vs DPO",
+        "pass rate, held-out kinds", "Δ vs base", "Δ vs DPO",
+        f"pass rate, answers > {SHORT_ANSWER_WORDS} words", "Δ vs DPO", f"answers ≤ {SHORT_ANSWER_WORDS} words",
+        "pref. acc. (deployed)", "Δ acc vs DPO",
         "margin (deployed)", "Δ margin vs DPO", "train time / seed", "train time ÷ DPO's",
     ]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     if base:
         rates = [_per_item(base, metric) for metric in PASS_METRICS]
         cells = [f"{100.0 * sum(r) / len(r):.1f}%" if r else "—" for r in rates]
-        row = [BASE_LABEL, "—", cells[0], "—", "—", "—", cells[1]] + ["—"] * (len(header) - 7)
+        row = [BASE_LABEL, "—", cells[0], "—", "—", "—", cells[1], "—", "—", cells[2], "—", cells[3]]
+        row += ["—"] * (len(header) - len(row))
         lines.append("| " + " | ".join(row) + " |")
     for run, entry in summary.items():
         n = len(entry["seeds"])
         pas, acc, mar = entry.get("pass", {}), entry.get("acc", {}), entry.get("margin", {})
         new = entry.get("pass_new_kinds", {})
+        answered, short = entry.get("pass_answered", {}), entry.get("short", {})
         cells = [
             label(run),
             ", ".join(str(s) for s in entry["seeds"]),
@@ -715,6 +743,9 @@ def summary_markdown(summary: Mapping[str, Mapping[str, Any]], base: Mapping[str
             f"{100 * new['mean']:.1f}%" if new else "—",
             _cell(new.get("vs_base"), 100.0, 1, n),
             _cell(new.get("vs_dpo"), 100.0, 1, n),
+            f"{100 * answered['mean']:.1f}%" if answered else "—",
+            _cell(answered.get("vs_dpo"), 100.0, 1, n),
+            f"{100 * short['mean']:.1f}%" if short else "—",
             f"{100 * acc['mean']:.1f}%" if acc else "—",
             _cell(acc.get("vs_dpo"), 100.0, 1, n),
             f"{mar['mean']:.2f}" if mar else "—",
@@ -997,8 +1028,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "together with the seeds both runs have; Δ … vs InSPO-DPO: a variant of InSPO-DPO against plain InSPO-DPO, "
         "results.json has it for every metric). Pass rate: greedy answer to the prompt alone passes the "
         f"verifiable constraint, on all {len(groups)} held-out prompts and on the "
-        f"{groups.count(NEW_KINDS_GROUP)} whose constraint kind no training row has (held-out kinds). "
-        "Margins in log-prob units against the base model; 'deployed' = prompted with x alone. Train "
+        f"{groups.count(NEW_KINDS_GROUP)} whose constraint kind no training row has (held-out kinds); "
+        f"'answers > {SHORT_ANSWER_WORDS} words' counts an answer of at most {SHORT_ANSWER_WORDS} words as a "
+        "fail (no held-out prompt can be done in so few), and the next column gives how often a run answers "
+        "that briefly. Margins in log-prob units against the base model; 'deployed' = prompted with x alone. Train "
         "time: mean over the seeds trained in one invocation (not resumed), on whatever machine trained "
         "each (results.json names it per seed); ÷ DPO's: the mean over seeds of the run's time over "
         "DPO's with the same seed on the same machine.\n"

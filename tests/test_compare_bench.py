@@ -513,3 +513,49 @@ def test_an_interrupted_trl_run_resumes_to_the_uninterrupted_result(bench, recip
     assert sorted(losses(whole)) == [1, 2, 3, 4] and losses(resumed) == losses(whole)
     a, b = load_file(str(whole / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_an_answer_of_at_most_five_words_counts_as_a_fail_in_the_answered_pass_rate(bench):
+    rng = np.random.default_rng(4)
+    long_answer = "Rain falls, light bends in each drop and splits into colours."
+    answers = ['"The Great Gatsby"', "one two three four five", "one two three four five six", long_answer]
+
+    def run(seeds):
+        out = {}
+        for s in seeds:
+            responses = [answers[i] for i in rng.integers(0, len(answers), size=10)]
+            out[s] = {**_result(list(rng.random(10) < 0.7), [0.1] * 4), "responses": responses}
+        return out
+
+    results = {"dpo": run((42, 43)), "inspo": run((42, 43))}
+    base = {"passes": [True] * 10, "responses": [long_answer] * 9 + ["Yes."]}
+    summary = bench.study_summary(results, base, n_resamples=300)
+
+    def cells(name, seeds=(42, 43)):  # computed here from the words, not with the bench's helper
+        words = np.array([[len(t.split()) for t in results[name][s]["responses"]] for s in seeds])
+        passes = np.array([results[name][s]["passes"] for s in seeds], dtype=float)
+        return passes * (words > 5), (words <= 5) * 1.0
+
+    answered, short = cells("inspo")
+    entry = summary["inspo"]
+    assert entry["pass_answered"]["mean"] == pytest.approx(answered.mean())
+    assert entry["pass_answered"]["mean"] < entry["pass"]["mean"]  # some passing answers were short
+    assert entry["short"]["mean"] == pytest.approx(short.mean())
+    dpo_answered, dpo_short = cells("dpo")
+    assert entry["pass_answered"]["vs_dpo"]["mean"] == pytest.approx((answered - dpo_answered).mean())
+    assert entry["short"]["vs_dpo"]["mean"] == pytest.approx((short - dpo_short).mean())
+    # the base model passes every prompt, but its one short answer counts as a fail
+    assert entry["pass_answered"]["vs_base"]["mean"] == pytest.approx(answered.mean() - 0.9)
+    table = bench.summary_markdown(summary, base).splitlines()
+    header = table[0].split(" | ")
+    base_row = table[2].split(" | ")
+    assert base_row[header.index("pass rate, answers > 5 words")] == "90.0%"
+    assert base_row[header.index("answers ≤ 5 words")] == "10.0%"
+    inspo_row = next(line for line in table if line.startswith(f"| {bench.label('inspo')} ")).split(" | ")
+    assert inspo_row[header.index("answers ≤ 5 words")] == f"{100 * short.mean():.1f}%"
+    # results saved without their answers have neither metric, and nothing else changes
+    bare = {name: {s: {k: v for k, v in r.items() if k != "responses"} for s, r in by.items()}
+            for name, by in results.items()}  # fmt: skip
+    plain = bench.study_summary(bare, {"passes": base["passes"]}, n_resamples=300)
+    assert "pass_answered" not in plain["inspo"] and "short" not in plain["inspo"]
+    assert plain["inspo"]["pass"]["mean"] == pytest.approx(entry["pass"]["mean"])
