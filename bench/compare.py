@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from inspo_plugin.evaluation.generation import SHORT_ANSWER_WORDS, is_short_answer
 from inspo_plugin.evaluation.plots import latest_checkpoint
 from inspo_plugin.models.smollm2 import DEMO_MODEL_DIR as MODEL_DIR
 from inspo_plugin.models.smollm2 import DEMO_RECIPE as RECIPE
@@ -449,11 +450,10 @@ def log_history(output_dir: Path) -> list[dict[str, Any]]:
 # --- the table ---------------------------------------------------------------------------------
 
 # Every held-out prompt asks for a description, an explanation, tips or a message (the base tasks of
-# scripts/make_preference_data.py), none of which fits in five words; the base model answers one of the 132 that briefly.
-# An answer that short can pass a constraint without doing the task ('"The Great Gatsby"' is at most
-# 40 words, has no comma and is wrapped in quotes), so the table also reports the pass rate that
-# counts such an answer as a fail, and how often a run gives one.
-SHORT_ANSWER_WORDS = 5
+# scripts/make_preference_data.py), none of which fits in SHORT_ANSWER_WORDS words; the base model
+# answers one of the 132 that briefly. An answer that short can pass a constraint without doing the
+# task ('"The Great Gatsby"' is at most 40 words, has no comma and is wrapped in quotes), so the table
+# also reports the pass rate that counts such an answer as a fail, and how often a run gives one.
 
 
 def _per_item(result: Mapping[str, Any], metric: str) -> list[float] | None:
@@ -461,7 +461,7 @@ def _per_item(result: Mapping[str, Any], metric: str) -> list[float] | None:
         passes, responses = result.get("passes"), result.get("responses")
         if passes is None or responses is None or len(passes) != len(responses):
             return None
-        short = [len(str(text).split()) <= SHORT_ANSWER_WORDS for text in responses]
+        short = [is_short_answer(str(text)) for text in responses]
         if metric == "short":
             return [float(s) for s in short]
         return [float(p and not s) for p, s in zip(passes, short, strict=True)]

@@ -121,6 +121,10 @@ def test_evaluate_checkpoint_and_report(tmp_path, chatml_tokenizer):
     )
     table = markdown_table({"base": before, "tuned": {**after, "train_seconds": 90}})
     assert table.count("\n") == 3 and "| base | — | — | — |" in table and "1.5 min" in table
+    header, _, _, tuned_row = (line.split(" | ") for line in table.splitlines())
+    short = [len(a.split()) <= 5 for a in after["responses"]]
+    short_passed = sum(s and p for s, p in zip(short, after["passes"], strict=True))
+    assert tuned_row[header.index("answers ≤ 5 words")] == f"{sum(short)} of 4 ({short_passed} pass)"
     paths = write_report({"base": before, "tuned": after}, tmp_path / "report", title="t")
     assert json.loads(paths["json"].read_text())["tuned"]["generation"]["win_rate"]["n"] == 4
 

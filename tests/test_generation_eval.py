@@ -6,9 +6,11 @@ import pytest
 
 from inspo_plugin.evaluation.checkers import EndPhrase, Lowercase, MaxWords
 from inspo_plugin.evaluation.generation import (
+    SHORT_ANSWER_WORDS,
     constraint_pass_rate,
     generate_responses,
     head_to_head,
+    is_short_answer,
     sample_responses,
 )
 
@@ -83,3 +85,21 @@ def test_sample_responses_shape_and_seed(chatml_tokenizer, chatml_model) -> None
             seed=0,
             system=None,
         )
+
+
+def test_short_answers_are_counted_with_how_many_of_them_pass() -> None:
+    constraints = [EndPhrase("That is all."), EndPhrase("That is all."), MaxWords(40), Lowercase()]
+    responses = [
+        "That is all.",  # the required phrase alone: passes without doing any task
+        "Rain falls and light bends in every drop of it. That is all.",
+        '"The Great Gatsby"',
+        "Bread",  # short, and fails lowercase
+    ]
+    result = constraint_pass_rate(responses, constraints, n_resamples=200)
+    words = [len(r.split()) for r in responses]
+    assert result["short_answers"] == sum(w <= SHORT_ANSWER_WORDS for w in words) == 3
+    assert result["short_passed"] == 2  # "That is all." and the title; "Bread" fails
+    assert result["passed"] == 3
+    assert is_short_answer("one two three four five") and not is_short_answer("one two three four five six")
+    report = head_to_head(responses, ["no"] * 4, constraints, n_resamples=200)
+    assert report["candidate"]["short_answers"] == 3 and report["baseline"]["short_answers"] == 4

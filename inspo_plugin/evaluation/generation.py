@@ -184,6 +184,18 @@ def sample_responses(
     )
 
 
+# An answer this short does none of the shipped held-out tasks (a description, an explanation, tips, a
+# message), yet it can pass their constraints: the required end phrase alone ("That is all."), a bare
+# title under a word limit. DPO on SmolLM2-135M learns to answer so (README, "The runs in detail"), so
+# the pass rate comes with how many answers are that short and how many of those pass.
+SHORT_ANSWER_WORDS = 5
+
+
+def is_short_answer(text: str, max_words: int = SHORT_ANSWER_WORDS) -> bool:
+    """True when ``text`` has at most ``max_words`` whitespace-separated words."""
+    return len(text.split()) <= max_words
+
+
 def _to_constraint(c: Constraint | Mapping[str, Any]) -> Constraint:
     return c if isinstance(c, Constraint) else constraint_from_dict(c)
 
@@ -202,7 +214,9 @@ def constraint_pass_rate(
 
     Returns:
         ``{"n", "passed", "pass_rate", "ci_low", "ci_high", "confidence", "passes": [bool, ...],
-        "by_kind": {kind: {"n", "passed", "pass_rate"}}}``.
+        "short_answers", "short_passed", "by_kind": {kind: {"n", "passed", "pass_rate"}}}`` —
+        ``short_answers``: responses of at most :data:`SHORT_ANSWER_WORDS` words, ``short_passed``:
+        how many of them pass.
     """
     if len(responses) != len(constraints):
         raise ValueError(f"{len(responses)} responses for {len(constraints)} constraints")
@@ -211,6 +225,7 @@ def constraint_pass_rate(
     parsed = [_to_constraint(c) for c in constraints]
     passes = [c.check(r) for r, c in zip(responses, parsed, strict=True)]
     low, high = bootstrap_ci(passes, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    short = [is_short_answer(r) for r in responses]
     by_kind: dict[str, dict[str, Any]] = {}
     for c, ok in zip(parsed, passes, strict=True):
         entry = by_kind.setdefault(c.kind, {"n": 0, "passed": 0})
@@ -226,6 +241,8 @@ def constraint_pass_rate(
         "ci_high": high,
         "confidence": confidence,
         "passes": passes,
+        "short_answers": sum(short),
+        "short_passed": sum(p and s for p, s in zip(passes, short, strict=True)),
         "by_kind": dict(sorted(by_kind.items())),
     }
 

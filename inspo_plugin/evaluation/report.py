@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from inspo_plugin.evaluation.generation import SHORT_ANSWER_WORDS
+
 Progress = Callable[[str], None]
 
 
@@ -128,12 +130,19 @@ def _fmt(summary: Mapping[str, Any], key: str = "mean", pct: bool = False) -> st
     return f"{value:.1f}{unit} [{low:.1f}, {high:.1f}]" if pct else f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
 
+def _short_cell(rate: Mapping[str, Any]) -> str:
+    """How many answers are short and how many of those pass (results saved before the count: —)."""
+    if "short_answers" not in rate:
+        return "—"
+    return f"{rate['short_answers']} of {rate['n']} ({rate['short_passed']} pass)"
+
+
 def markdown_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """One row per named result: accuracies, margins, pass rates and win rates with 95% CIs."""
     header = (
         "| run | pref. acc. (deployed) | margin (deployed) | pref. acc. (reflective) | "
-        "constraint pass rate | win rate vs reference | train time |\n"
-        "| --- | --- | --- | --- | --- | --- | --- |"
+        f"constraint pass rate | answers ≤ {SHORT_ANSWER_WORDS} words | win rate vs reference | train time |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     lines = [header]
     for name, r in results.items():
@@ -145,6 +154,7 @@ def markdown_table(results: Mapping[str, Mapping[str, Any]]) -> str:
             _fmt(pref["margin_uncond"]) if pref else "—",
             _fmt(pref["acc_cond"], pct=True) if pref else "—",
             _fmt(gen["candidate"], "pass_rate", pct=True) if gen else "—",
+            _short_cell(gen["candidate"]) if gen else "—",
             _fmt(gen["win_rate"], "win_rate", pct=True) if gen and "win_rate" in gen else "—",
             f"{r['train_seconds'] / 60:.1f} min" if r.get("train_seconds") else "—",
         ]
@@ -165,6 +175,8 @@ def write_report(
         f"# {title}\n\n{markdown_table(results)}\n\n"
         "Brackets: bootstrap 95% confidence intervals. Margins in log-prob units against the reference; "
         "'deployed' = prompted with x alone, 'reflective' = scored after the alternative answer. Win rate: "
-        "the run's greedy answer passes the verifiable constraint and the reference's fails (ties count half).\n"
+        "the run's greedy answer passes the verifiable constraint and the reference's fails (ties count half). "
+        f"Answers ≤ {SHORT_ANSWER_WORDS} words: greedy answers that short, and how many of them pass — such an "
+        "answer can pass a constraint (an end phrase alone) without doing the task.\n"
     )
     return {"json": json_path, "markdown": md_path}
