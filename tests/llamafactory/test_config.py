@@ -110,3 +110,69 @@ def test_the_launcher_starts_torchrun_only_outside_a_launcher(monkeypatch, env, 
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(launch, "_device_count", lambda: 0)
     assert launch._distributed() is starts_torchrun
+
+
+@pytest.mark.parametrize(("world_size", "ends_without_finalizing"), [("2", True), ("1", False)])
+def test_a_finished_worker_of_several_processes_ends_without_interpreter_finalization(
+    monkeypatch, world_size, ends_without_finalizing
+):
+    from inspo_plugin.llamafactory import launch
+
+    class Ended(Exception):
+        pass
+
+    def end(code):
+        raise Ended(code)
+
+    trained = []
+    monkeypatch.setenv("WORLD_SIZE", world_size)
+    monkeypatch.setattr(launch, "read_config", lambda path, overrides=(): {})
+    monkeypatch.setattr(launch, "split_config", lambda config, where: ({}, None))
+    monkeypatch.setattr(launch, "train", lambda path, overrides: trained.append(path))
+    monkeypatch.setattr(launch, "exit_without_finalizing", end)
+    if ends_without_finalizing:
+        with pytest.raises(Ended) as ended:
+            launch.main(["_worker", "cfg.yaml"])
+        assert ended.value.args == (0,)
+    else:
+        assert launch.main(["_worker", "cfg.yaml"]) == 0
+    assert trained == ["cfg.yaml"]
+
+
+def test_exit_without_finalizing_runs_atexit_handlers_flushes_streams_and_skips_finalization(tmp_path):
+    """What the worker's exit keeps (atexit handlers, buffered output, the exit code) and what it skips:
+    the interpreter's finalization, where gloo's worker threads can abort the process (see the function)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    marks = tmp_path / "marks.txt"
+    script = textwrap.dedent(
+        f"""
+        import atexit, os, sys
+        from inspo_plugin.llamafactory.launch import exit_without_finalizing
+
+        def mark(text):
+            with open({str(marks)!r}, "a") as f:
+                f.write(text)
+
+        class FinalizedAtShutdown:
+            # os.write bound now: at finalization the module's globals and builtins may be gone.
+            def __del__(self, write=os.write):
+                write(2, b"finalized")
+
+        kept = FinalizedAtShutdown()
+        atexit.register(mark, "atexit")
+        sys.stdout.write("buffered, no newline")
+        ENDING
+        """
+    )
+    for ending in ("exit_without_finalizing(3)", "sys.exit(3)"):
+        ran = script.replace("ENDING", ending)
+        proc = subprocess.run([sys.executable, "-c", ran], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stdout == "buffered, no newline"
+        assert marks.read_text() == "atexit"
+        marks.unlink()
+        # The module-level object is finalized by a normal exit (the control), never by this one.
+        assert ("finalized" in proc.stderr) is (ending == "sys.exit(3)"), proc.stderr

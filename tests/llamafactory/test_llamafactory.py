@@ -156,6 +156,9 @@ def launch(work: dict[str, Path], recipe: str, name: str, *overrides: str, env: 
         text=True,
         timeout=600,
     )
+    # The whole logs, next to the output directory: an assertion message shows only their tails.
+    (work["root"] / f"{name}.stdout.log").write_text(proc.stdout)
+    (work["root"] / f"{name}.stderr.log").write_text(proc.stderr)
     return proc, out
 
 
